@@ -1,0 +1,170 @@
+"""``PgextEngine``: Piccolo's ``PostgresEngine`` plus pgext's type codecs,
+capability detection and safe extension creation.
+
+Use it in ``piccolo_conf.py`` in place of ``PostgresEngine``::
+
+    DB = PgextEngine(config={"dsn": "postgres://..."}, extensions=("postgis",))
+
+Codecs reach every connection Piccolo uses because the two places where Piccolo
+opens connections are covered: ``get_new_connection`` (plain queries,
+transactions without a pool, ``run_sync``, migrations, ``batch``) and
+``start_connection_pool`` (through asyncpg's ``init``).  ``init`` is never put
+into ``config``: ``asyncpg.connect`` does not accept it.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+from pgext import seam
+from pgext.capabilities import DETECT_SQL, KNOWN_EXTENSIONS, Capabilities
+from pgext.codecs import install_codecs, result_hooks
+from pgext.errors import ExtensionError, PgextError
+from pgext.identifiers import quote_ident
+
+logger = logging.getLogger("pgext.engine")
+
+ConnectionInit = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+class PgextEngine(PostgresEngine):
+    """A ``PostgresEngine`` whose connections all speak pgext's types.
+
+    :param extensions: created at start-up when possible.  Unlike Piccolo's
+        engine, a missing or not-preloaded extension only logs a warning, so
+        importing ``piccolo_conf`` never fails because of one; call
+        :meth:`ensure_extension` where the extension is required.
+    :param pool_options: extra keyword arguments for ``asyncpg.create_pool``
+        (``min_size``, ``max_size``, ``reset`` ...), used even when the
+        application calls ``start_connection_pool()`` without arguments.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        extensions: Sequence[str] = (),
+        log_queries: bool = False,
+        log_responses: bool = False,
+        extra_nodes: Mapping[str, PostgresEngine] | None = None,
+        pool_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        # Piccolo's constructor already connects (check_version and
+        # prep_database), so everything those use must exist before it runs.
+        self._capabilities: Capabilities | None = None
+        self.pool_options: dict[str, Any] = dict(pool_options or {})
+        self.extension_warnings: list[str] = []
+        super().__init__(
+            config=config,
+            extensions=tuple(extensions),
+            log_queries=log_queries,
+            log_responses=log_responses,
+            extra_nodes=extra_nodes,
+        )
+
+    # -- connections ----------------------------------------------------------------
+
+    async def get_new_connection(self) -> asyncpg.Connection:
+        connection: asyncpg.Connection = await super().get_new_connection()
+        try:
+            await install_codecs(connection)
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
+    async def start_connection_pool(self, **kwargs: Any) -> None:
+        options = {**self.pool_options, **kwargs}
+        user_init: ConnectionInit | None = options.pop("init", None)
+
+        async def init(connection: asyncpg.Connection) -> None:
+            await install_codecs(connection)
+            if user_init is not None:
+                await user_init(connection)
+
+        await super().start_connection_pool(init=init, **options)
+
+    async def refresh_codecs(self) -> None:
+        """Make pooled connections pick up codecs of types created since they
+        were opened (after ``CREATE EXTENSION`` for instance)."""
+        if self.pool is not None:
+            await self.pool.expire_connections()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A codec-enabled connection: the current transaction's, a pooled
+        one, or a new one closed afterwards.  For COPY and other driver-level
+        work that Piccolo's query API does not cover."""
+        transaction = self.current_transaction.get()
+        if transaction is not None:
+            yield transaction.connection
+        elif self.pool is not None:
+            async with self.pool.acquire() as pooled:
+                yield pooled
+        else:
+            fresh = await self.get_new_connection()
+            try:
+                yield fresh
+            finally:
+                await fresh.close()
+
+    def transform_response_to_dicts(self, results: Any) -> list[dict[str, Any]]:
+        rows = [dict(record) for record in results]
+        for hook in result_hooks():
+            hook(rows)
+        return rows
+
+    # -- capabilities -----------------------------------------------------------------
+
+    async def capabilities(self, refresh: bool = False) -> Capabilities:
+        """What the server has: PostgreSQL, PostGIS and TimescaleDB versions,
+        TimescaleDB's licence.  Cached; ``refresh=True`` asks again."""
+        if self._capabilities is None or refresh:
+            async with self.connection() as connection:
+                row = await connection.fetchrow(DETECT_SQL, list(KNOWN_EXTENSIONS))
+            self._capabilities = Capabilities.from_row(row)
+        return self._capabilities
+
+    async def ensure_extension(self, name: str, *minimum: int) -> Capabilities:
+        """Create extension ``name`` if needed; raise a clear
+        :class:`~pgext.errors.ExtensionError` when it cannot be created.
+
+        The checks run before any DDL, so a refused extension leaves nothing
+        behind; ``CREATE EXTENSION`` itself is atomic.
+        """
+        capabilities = await self.capabilities(refresh=True)
+        if not capabilities.installed(name):
+            capabilities.check_creatable(name)
+            async with self.connection() as connection:
+                try:
+                    await connection.execute(
+                        f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} CASCADE"
+                    )
+                except asyncpg.PostgresError as error:
+                    raise ExtensionError(
+                        f"CREATE EXTENSION {name} failed: {error}"
+                    ) from error
+            await self.refresh_codecs()
+            capabilities = await self.capabilities(refresh=True)
+        capabilities.require(name, *minimum)
+        return capabilities
+
+    async def prep_database(self) -> None:
+        """Create the requested extensions, warning instead of raising."""
+        for name in self.extensions:
+            try:
+                await self.ensure_extension(name)
+            except (PgextError, OSError, asyncpg.PostgresError) as error:
+                message = f"pgext: extension {name!r} not created: {error}"
+                self.extension_warnings.append(message)
+                warnings.warn(message, stacklevel=2)
+
+    async def execute_in_new_connection(self, sql: str, *args: Any) -> list[Any]:
+        """Run one statement on a fresh codec-enabled connection."""
+        return await seam.run_in_new_connection(self, sql, args)

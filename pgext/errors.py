@@ -1,0 +1,43 @@
+"""Every error pgext raises on purpose derives from :class:`PgextError`.
+
+Callers can catch one class to tell "pgext refused this input or this server"
+apart from a driver failure.  Each subclass names one kind of problem.
+"""
+
+from __future__ import annotations
+
+
+class PgextError(Exception):
+    """Base class of all pgext errors."""
+
+
+class ExtensionError(PgextError):
+    """A Postgres extension is missing, not installable or too old."""
+
+
+class ExtensionNotAvailable(ExtensionError):
+    """The server does not have the extension's files installed."""
+
+
+class ExtensionNotPreloaded(ExtensionError):
+    """The extension must be in ``shared_preload_libraries`` first."""
+
+
+class ExtensionNotInstalled(ExtensionError):
+    """The extension is available but ``CREATE EXTENSION`` has not run."""
+
+
+class LicenseError(ExtensionError):
+    """A TimescaleDB feature needs the community licence (not Apache-only)."""
+
+
+class InvalidIdentifier(PgextError, ValueError):
+    """A name that would be put into SQL is not acceptable."""
+
+
+class InvalidValue(PgextError, ValueError):
+    """A value was refused before anything was sent to the database."""
+
+
+class ServerError(PgextError):
+    """A test or playground server could not be started or stopped."""

