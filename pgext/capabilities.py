@@ -37,18 +37,11 @@ SELECT
             'installed_version', installed_version
         )), '[]'::json)::text
         FROM pg_available_extensions
-        WHERE name = ANY($1::text[])
     ) AS extensions
 """
 
-# The extensions pgext knows how to use; detection looks only at these.
-KNOWN_EXTENSIONS: tuple[str, ...] = (
-    "postgis",
-    "postgis_topology",
-    "postgis_raster",
-    "timescaledb",
-    "timescaledb_toolkit",
-)
+# The extensions pgext builds on; ``describe`` lists these first.
+KNOWN_EXTENSIONS: tuple[str, ...] = ("postgis", "timescaledb")
 
 
 def parse_version(text: str | None) -> Version | None:
@@ -196,7 +189,11 @@ class Capabilities:
     def describe(self) -> str:
         """A short human summary, for logs and the playground banner."""
         parts = [f"PostgreSQL {self.server_version}"]
-        for info in self.extensions.values():
+        for name in KNOWN_EXTENSIONS:
+            info = self.extensions.get(name)
+            if info is None:
+                parts.append(f"{name} not available")
+                continue
             state = info.installed_version or f"available {info.default_version}"
             parts.append(f"{info.name} {state}")
         if self.timescaledb_license:

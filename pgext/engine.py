@@ -24,7 +24,7 @@ import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
 from pgext import seam
-from pgext.capabilities import DETECT_SQL, KNOWN_EXTENSIONS, Capabilities
+from pgext.capabilities import DETECT_SQL, Capabilities
 from pgext.codecs import install_codecs, result_hooks
 from pgext.errors import ExtensionError, PgextError
 from pgext.identifiers import quote_ident
@@ -127,7 +127,7 @@ class PgextEngine(PostgresEngine):
         TimescaleDB's licence.  Cached; ``refresh=True`` asks again."""
         if self._capabilities is None or refresh:
             async with self.connection() as connection:
-                row = await connection.fetchrow(DETECT_SQL, list(KNOWN_EXTENSIONS))
+                row = await connection.fetchrow(DETECT_SQL)
             self._capabilities = Capabilities.from_row(row)
         return self._capabilities
 

@@ -1,0 +1,1 @@
+"""pgext benchmarks: several implementations of one job, timed side by side."""

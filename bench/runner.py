@@ -1,0 +1,149 @@
+"""Time several implementations of the same job side by side, in one process.
+
+Each job is a set of named async callables doing the same work.  They run
+interleaved (A, B, C, A, B, C, ...) so drift of the machine hits all of them
+alike; each round's times are kept and the median is reported, with the ratio
+of every implementation to the job's baseline (raw asyncpg, usually: the
+limit) and to any other named anchor.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+Implementation = Callable[[], Awaitable[Any]]
+
+
+@dataclass
+class Timing:
+    name: str
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+@dataclass
+class JobResult:
+    job: str
+    baseline: str
+    timings: list[Timing]
+    units: int = 1
+    unit_name: str = "op"
+    server: str = ""
+    notes: str = ""
+    anchors: list[str] = field(default_factory=list)
+
+    def median(self, name: str) -> float:
+        return next(t.median for t in self.timings if t.name == name)
+
+    def ratio(self, name: str, against: str) -> float:
+        """How fast ``name`` is relative to ``against`` (>1: faster)."""
+        return self.median(against) / self.median(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["medians"] = {t.name: t.median for t in self.timings}
+        data["ratios_vs_baseline"] = {
+            t.name: self.ratio(t.name, self.baseline) for t in self.timings
+        }
+        return data
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+async def compare(
+    job: str,
+    implementations: Mapping[str, Implementation],
+    *,
+    baseline: str,
+    repeat: int = 5,
+    warmup: int = 1,
+    units: int = 1,
+    unit_name: str = "op",
+    server: str = "",
+    notes: str = "",
+    anchors: Sequence[str] = (),
+    before_each: Implementation | None = None,
+) -> JobResult:
+    """Run every implementation ``warmup + repeat`` times, interleaved."""
+    if baseline not in implementations:
+        raise ValueError(f"baseline {baseline!r} is not one of the implementations")
+    seconds: dict[str, list[float]] = {name: [] for name in implementations}
+    for round_number in range(warmup + repeat):
+        for name, implementation in implementations.items():
+            if before_each is not None:
+                await before_each()
+            started = time.perf_counter()
+            await implementation()
+            elapsed = time.perf_counter() - started
+            if round_number >= warmup:
+                seconds[name].append(elapsed)
+        progress(f"{job}: round {round_number + 1}/{warmup + repeat}")
+    return JobResult(
+        job=job,
+        baseline=baseline,
+        timings=[Timing(name, values) for name, values in seconds.items()],
+        units=units,
+        unit_name=unit_name,
+        server=server,
+        notes=notes,
+        anchors=list(anchors),
+    )
+
+
+def markdown(results: Sequence[JobResult]) -> str:
+    lines = [
+        "# pgext benchmark results",
+        "",
+        f"Python {platform.python_version()} on {platform.machine()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}. Medians of interleaved rounds; "
+        "ratio = baseline time / this time (>1 means faster than the baseline).",
+        "",
+    ]
+    for result in results:
+        lines += [f"## {result.job}", ""]
+        if result.server:
+            lines.append(f"Server: {result.server}. ")
+        if result.notes:
+            lines.append(result.notes)
+        lines.append("")
+        anchor_cols = "".join(f" | vs {a}" for a in result.anchors)
+        lines.append(
+            f"| implementation | median s | {result.unit_name}/s | "
+            f"vs {result.baseline}{anchor_cols} |"
+        )
+        lines.append("|---" * (4 + len(result.anchors)) + "|")
+        for timing in result.timings:
+            rate = result.units / timing.median if timing.median else float("inf")
+            cells = [
+                timing.name,
+                f"{timing.median:.4f}",
+                f"{rate:,.0f}",
+                f"{result.ratio(timing.name, result.baseline):.2f}x",
+            ]
+            cells += [f"{result.ratio(timing.name, a):.2f}x" for a in result.anchors]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(results: Sequence[JobResult], directory: Path) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.md``; return both paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / "results.json"
+    md_path = directory / "results.md"
+    json_path.write_text(json.dumps([r.as_dict() for r in results], indent=2))
+    md_path.write_text(markdown(results))
+    return json_path, md_path

@@ -1,0 +1,1 @@
+"""The pgext playground: an example database to try pgext in."""
