@@ -32,7 +32,7 @@ async def run_in_new_connection(
     return result
 
 
-# -- tables and columns -----------------------------------------------------------------
+# -- tables and columns ---------------------------------------------------------
 
 
 def table_name(table: type[Table]) -> str:

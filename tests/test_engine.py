@@ -48,9 +48,7 @@ def hstore_codec() -> Iterator[None]:
 
 
 @pytest.fixture
-async def engine(
-    postgres_config: dict[str, Any], hstore_codec: None
-) -> Any:
+async def engine(postgres_config: dict[str, Any], hstore_codec: None) -> Any:
     engine = PgextEngine(config=postgres_config)
     await engine.ensure_extension("hstore")
     seam.bind_engine(Probe, engine)

@@ -29,7 +29,9 @@ CLIENT_SETTINGS: dict[str, Any] = {"ssl": False, "statement_cache_size": 0}
 def node_binary() -> str:
     node = shutil.which("node")
     if node is None:
-        raise ServerError("Node.js is needed for the PGlite TimescaleDB; run scripts/setup")
+        raise ServerError(
+            "Node.js is needed for the PGlite TimescaleDB; run scripts/setup"
+        )
     return node
 
 
@@ -66,8 +68,16 @@ class PgliteTimescale:
     def start(self) -> PgliteTimescale:
         ensure_node_modules()
         self._process = subprocess.Popen(
-            [node_binary(), str(PGLITE_DIR / "server.mjs"), "--host", self.host,
-             "--port", str(self.port), "--parent-pid", str(os.getpid())],
+            [
+                node_binary(),
+                str(PGLITE_DIR / "server.mjs"),
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--parent-pid",
+                str(os.getpid()),
+            ],
             cwd=PGLITE_DIR,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
