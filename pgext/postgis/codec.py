@@ -1,0 +1,115 @@
+"""Binary EWKB on the wire for ``geometry`` and ``geography``.
+
+asyncpg calls a codec's decoder once per value.  Building a shapely geometry
+there would cost one shapely call per row; instead the decoder only wraps the
+bytes in :class:`EWKB` (a ``bytes`` subclass, constructed in C), and
+:func:`decode_result` — a pgext result hook the engine runs on every result —
+turns all of a result's :class:`EWKB` values into shapely geometries with one
+``shapely.from_wkb`` call per column.  ``bench/bench_postgis_io.py`` measures
+this against decoding row by row.
+
+Code that fetches through asyncpg directly (``engine.connection()``) gets
+:class:`EWKB` values; :func:`to_shapely` converts a list of them at once.
+
+The encoder accepts everything :func:`~pgext.postgis.values.parse_geometry`
+reads.  Column rules (subtype, SRID, dimension, lon/lat range) are checked
+earlier, where the column is known (see ``columns.py``); plain ``bytes`` are
+taken as ready EWKB, which is how bulk COPY hands over pre-encoded batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
+
+from pgext.codecs import TypeCodec, register_codec, register_result_hook
+from pgext.postgis.values import parse_geometry
+
+SPATIAL_TYPES = ("geometry", "geography")
+
+
+class EWKB(bytes):
+    """EWKB of one geometry as received from the server, not yet parsed."""
+
+    __slots__ = ()
+
+    def to_shapely(self) -> BaseGeometry:
+        geometry: BaseGeometry = shapely.from_wkb(bytes(self))
+        return geometry
+
+
+def encode(value: Any) -> bytes:
+    """Python value -> EWKB bytes (asyncpg binary encoder)."""
+    if type(value) is bytes:
+        return value
+    if isinstance(value, EWKB):
+        return bytes(value)
+    geometry = parse_geometry(value)
+    data: bytes = shapely.to_wkb(geometry, include_srid=True, output_dimension=4)
+    return data
+
+
+def encode_array(geometries: NDArray[np.object_]) -> list[bytes | None]:
+    """EWKB of many shapely geometries in one shapely call (``None`` stays
+    ``None``)."""
+    encoded: NDArray[np.object_] = shapely.to_wkb(
+        geometries, include_srid=True, output_dimension=4
+    )
+    result: list[bytes | None] = encoded.tolist()
+    return result
+
+
+def to_shapely(values: Iterable[Any]) -> list[BaseGeometry | None]:
+    """Many EWKB values (or ``None``) -> shapely geometries, in one call."""
+    array = np.fromiter(values, dtype=object)
+    decoded: NDArray[np.object_] = shapely.from_wkb(array)
+    result: list[BaseGeometry | None] = decoded.tolist()
+    return result
+
+
+def _spatial_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """Keys holding EWKB values.  A column's values share one type, so each
+    key is decided by its first non-null value."""
+    undecided = set(rows[0])
+    found: list[str] = []
+    for row in rows:
+        for key in list(undecided):
+            value = row[key]
+            if value is not None:
+                undecided.discard(key)
+                if type(value) is EWKB:
+                    found.append(key)
+        if not undecided:
+            break
+    return found
+
+
+def decode_result(rows: list[dict[str, Any]]) -> None:
+    """Result hook: replace every :class:`EWKB` value by a shapely geometry,
+    one ``shapely.from_wkb`` call per spatial column."""
+    if not rows:
+        return
+    for key in _spatial_keys(rows):
+        geometries = shapely.from_wkb(np.fromiter((r[key] for r in rows), object))
+        for row, geometry in zip(rows, geometries, strict=True):
+            row[key] = geometry
+
+
+def decode_row_by_row(data: bytes) -> BaseGeometry:
+    """The alternative decoder (one shapely call per value), kept for the
+    benchmark that justifies :func:`decode_result`."""
+    geometry: BaseGeometry = shapely.from_wkb(data)
+    return geometry
+
+
+def install() -> None:
+    """Register the codecs and the result hook (done on import of
+    :mod:`pgext.postgis`; idempotent)."""
+    for name in SPATIAL_TYPES:
+        register_codec(TypeCodec(name, encode, EWKB, "binary"))
+    register_result_hook(decode_result)

@@ -1,0 +1,198 @@
+"""Migrations that really change spatial columns.
+
+``piccolo migrations new --auto`` records a change of ``srid``,
+``geometry_type`` or ``dimension`` as ``manager.alter_column(params=...,
+old_params=...)``, but Piccolo's MigrationManager only acts on parameters it
+knows, so on its own the migration does nothing.  :func:`alter_spatial_column`
+is installed (through :func:`pgext.seam.install_alter_column_hook`) when
+:mod:`pgext.postgis` is imported -- which every migration file that mentions
+a spatial column does -- and turns such a change into
+
+.. code-block:: sql
+
+    ALTER TABLE "t" ALTER COLUMN "c" TYPE geometry(MultiPointZ,3857)
+    USING ST_Multi(ST_Transform(ST_Force3DZ("c"), 3857))::geometry(MultiPointZ,3857)
+
+run in the migration's transaction, forwards and backwards.  The column's
+current type is read from the catalogue, so it works whatever subset of the
+parameters changed.  Nothing here reads or writes ``spatial_ref_sys`` or
+PostGIS's views.
+
+:func:`create_postgis` is a raw step for a migration that creates the
+extension (``manager.add_raw(create_postgis)``); ``PgextEngine(extensions=
+("postgis",))`` does the same at start-up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from piccolo.engine.finder import engine_finder
+
+from pgext import seam
+from pgext.identifiers import quote_ident
+from pgext.postgis.values import DIMENSIONS, normalise_geometry_type
+
+SPATIAL_PARAMS = ("srid", "geometry_type", "dimension")
+
+_FORCE = {
+    "XY": "ST_Force2D",
+    "XYZ": "ST_Force3DZ",
+    "XYM": "ST_Force3DM",
+    "XYZM": "ST_Force4D",
+}
+
+_CURRENT_TYPE_SQL = """
+SELECT t.typname AS base,
+       postgis_typmod_type(a.atttypmod) AS subtype,
+       postgis_typmod_srid(a.atttypmod) AS srid
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped
+"""
+
+_SUBTYPE = re.compile(r"^([A-Za-z]+?)(ZM|Z|M)?$")
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """A spatial column's declared type."""
+
+    base: str  # geometry | geography
+    geometry_type: str
+    srid: int
+    dimension: str
+
+    @property
+    def sql(self) -> str:
+        return f"{self.base}({self.geometry_type}{self.dimension[2:]},{self.srid})"
+
+
+def parse_subtype(subtype: str) -> tuple[str, str]:
+    """``"PointZM"`` -> ``("Point", "XYZM")``."""
+    match = _SUBTYPE.match(subtype)
+    if match is None:
+        raise ValueError(f"unexpected PostGIS subtype {subtype!r}")
+    return normalise_geometry_type(match.group(1)), "XY" + (match.group(2) or "")
+
+
+def target_type(current: ColumnType, params: dict[str, Any]) -> ColumnType:
+    """``current`` with the spatial parameters of ``params`` applied."""
+    target = current
+    if "srid" in params:
+        target = replace(target, srid=int(params["srid"]))
+    if "geometry_type" in params:
+        target = replace(
+            target, geometry_type=normalise_geometry_type(params["geometry_type"])
+        )
+    if "dimension" in params:
+        dimension = str(params["dimension"]).upper()
+        if dimension not in DIMENSIONS:
+            raise ValueError(f"unknown dimension {dimension!r}")
+        target = replace(target, dimension=dimension)
+    return target
+
+
+def using_expression(column: str, current: ColumnType, target: ColumnType) -> str:
+    """The ``USING`` expression converting ``current`` values to ``target``."""
+    expression = quote_ident(column)
+    if current.base == "geography":
+        expression = f"{expression}::geometry"
+    if target.dimension != current.dimension:
+        expression = f"{_FORCE[target.dimension]}({expression})"
+    if target.srid != current.srid:
+        # SRID 0 means "unknown": nothing to transform from, only label.
+        function = "ST_SetSRID" if current.srid == 0 else "ST_Transform"
+        expression = f"{function}({expression}, {int(target.srid)})"
+    if (
+        target.geometry_type.startswith("Multi")
+        and target.geometry_type != current.geometry_type
+    ):
+        expression = f"ST_Multi({expression})"
+    return f"({expression})::{target.sql}"
+
+
+def alter_sql(
+    table: str, schema: str | None, column: str, current: ColumnType, target: ColumnType
+) -> str:
+    qualified = (
+        f"{quote_ident(schema)}.{quote_ident(table)}" if schema else quote_ident(table)
+    )
+    return (
+        f"ALTER TABLE {qualified} ALTER COLUMN {quote_ident(column)} "
+        f"TYPE {target.sql} USING {using_expression(column, current, target)}"
+    )
+
+
+async def _current_type(
+    engine: Any, table: str, schema: str | None, column: str
+) -> ColumnType | None:
+    qualified = (
+        f"{quote_ident(schema)}.{quote_ident(table)}" if schema else quote_ident(table)
+    )
+    rows = await engine.run_querystring(
+        _querystring(_CURRENT_TYPE_SQL, qualified, column)
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    geometry_type, dimension = parse_subtype(str(row["subtype"]))
+    return ColumnType(str(row["base"]), geometry_type, int(row["srid"]), dimension)
+
+
+def _querystring(sql: str, *args: Any) -> Any:
+    from piccolo.querystring import QueryString
+
+    # The SQL above uses $n placeholders; QueryString wants {}.
+    template = re.sub(r"\$\d+", "{}", sql)
+    return QueryString(template, *args)
+
+
+async def alter_spatial_column(
+    manager: Any, alter_column: Any, backwards: bool
+) -> None:
+    """Migration hook: run the ALTER for a changed srid/subtype/dimension."""
+    from pgext.postgis.columns import SpatialColumn
+
+    column_class = (
+        alter_column.old_column_class if backwards else alter_column.column_class
+    )
+    params: dict[str, Any] = (
+        alter_column.old_params if backwards else alter_column.params
+    )
+    if column_class is None or not issubclass(column_class, SpatialColumn):
+        return
+    if not any(name in params for name in SPATIAL_PARAMS):
+        return
+    engine = engine_finder()
+    if engine is None:
+        raise RuntimeError("no Piccolo engine found for the migration")
+    current = await _current_type(
+        engine, alter_column.tablename, alter_column.schema, alter_column.db_column_name
+    )
+    if current is None:
+        return
+    target = target_type(current, params)
+    if target == current:
+        return
+    sql = alter_sql(
+        alter_column.tablename,
+        alter_column.schema,
+        alter_column.db_column_name,
+        current,
+        target,
+    )
+    if seam.migration_is_preview(manager):
+        print(sql)
+        return
+    await engine.run_querystring(_querystring(sql))
+
+
+async def create_postgis() -> None:
+    """Raw migration step: ``CREATE EXTENSION IF NOT EXISTS postgis``."""
+    engine = engine_finder()
+    if engine is None:
+        raise RuntimeError("no Piccolo engine found for the migration")
+    await engine.run_querystring(_querystring("CREATE EXTENSION IF NOT EXISTS postgis"))

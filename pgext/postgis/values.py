@@ -1,0 +1,353 @@
+"""Turning user input into shapely geometries, and checking them against a
+column's declaration.
+
+Two steps, kept apart on purpose:
+
+* :func:`parse_geometry` knows nothing about columns.  It reads shapely
+  geometries, GeoJSON (``dict`` or text; RFC 7946, so lon/lat in EPSG:4326),
+  WKT, EWKT (``SRID=3857;POINT(...)``), WKB and hex (E)WKB, anything with a
+  ``__geo_interface__``, and returns a shapely geometry whose SRID is the one
+  the input carried (0 when it carried none).
+* :func:`check_geometry` compares a geometry with a :class:`GeometrySpec` (the
+  column's type, SRID, dimension and geography flag), gives SRID-less values
+  the column's SRID and raises an :class:`~pgext.postgis.errors.InvalidGeometry`
+  naming the column otherwise.  :func:`check_array` is the same for a whole
+  numpy array at once (bulk load).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
+
+from pgext.postgis.errors import (
+    CoordinateOutOfRange,
+    DimensionMismatch,
+    GeometryParseError,
+    GeometryTypeMismatch,
+    InvalidGeometry,
+    SRIDMismatch,
+)
+
+# PostGIS subtype name -> shapely type id.  "Geometry" (any) has no id.
+GEOMETRY_TYPES: Final[dict[str, int | None]] = {
+    "Geometry": None,
+    "Point": 0,
+    "LineString": 1,
+    "Polygon": 3,
+    "MultiPoint": 4,
+    "MultiLineString": 5,
+    "MultiPolygon": 6,
+    "GeometryCollection": 7,
+}
+_TYPE_NAMES: Final[dict[int, str]] = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+_LINEARRING_ID: Final = 2
+DIMENSIONS: Final[tuple[str, ...]] = ("XY", "XYZ", "XYM", "XYZM")
+GEOJSON_SRID: Final = 4326
+
+_HEX = re.compile(r"^[0-9A-Fa-f]+$")
+_EWKT = re.compile(r"^\s*SRID\s*=\s*(-?\d+)\s*;\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class GeometrySpec:
+    """What a spatial column accepts."""
+
+    geometry_type: str = "Geometry"
+    srid: int = 4326
+    dimension: str = "XY"
+    geography: bool = False
+
+
+def normalise_geometry_type(name: str) -> str:
+    """``"point"``/``"POINT"`` -> ``"Point"``; raises ``ValueError`` for
+    anything PostGIS would not accept as a column subtype."""
+    for known in GEOMETRY_TYPES:
+        if known.lower() == str(name).strip().lower():
+            return known
+    raise ValueError(
+        f"unknown geometry type {name!r}; expected one of {sorted(GEOMETRY_TYPES)}"
+    )
+
+
+def dimension_of(geometry: BaseGeometry) -> str:
+    z = bool(shapely.has_z(geometry))
+    m = bool(shapely.has_m(geometry))
+    return "XY" + ("Z" if z else "") + ("M" if m else "")
+
+
+def type_name(geometry: BaseGeometry) -> str:
+    return _TYPE_NAMES.get(int(shapely.get_type_id(geometry)), "unknown")
+
+
+# -- parsing ------------------------------------------------------------------------
+
+
+def _from_geojson_text(text: str) -> BaseGeometry:
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise GeometryParseError(f"invalid GeoJSON: {error}") from None
+    return _from_geojson_mapping(data)
+
+
+def _from_geojson_mapping(data: Any) -> BaseGeometry:
+    if not isinstance(data, Mapping):
+        raise GeometryParseError("invalid GeoJSON: not an object")
+    kind = data.get("type")
+    # A Feature carries its geometry in a member; unwrap so API clients can
+    # post either form.
+    if kind == "Feature":
+        return _from_geojson_mapping(data.get("geometry"))
+    if kind not in GEOMETRY_TYPES or kind == "Geometry":
+        raise GeometryParseError(f"invalid GeoJSON: unknown geometry type {kind!r}")
+    srid = _crs_srid(data.get("crs"))
+    if "crs" in data:
+        data = {k: v for k, v in data.items() if k != "crs"}
+    try:
+        geometry = shapely.from_geojson(json.dumps(data))
+    except (shapely.errors.GEOSException, ValueError, TypeError) as error:
+        raise GeometryParseError(f"invalid GeoJSON: {error}") from None
+    return shapely.set_srid(geometry, srid)
+
+
+_CRS_NAME = re.compile(r"^(?:urn:ogc:def:crs:)?EPSG:{1,2}(\d+)$", re.IGNORECASE)
+
+
+def _crs_srid(crs: Any) -> int:
+    """SRID from the pre-RFC 7946 ``crs`` member (which pgext writes for
+    columns not in 4326); absent means 4326 as RFC 7946 says."""
+    if crs is None:
+        return GEOJSON_SRID
+    name = crs.get("properties", {}).get("name") if isinstance(crs, Mapping) else None
+    match = _CRS_NAME.match(str(name)) if name is not None else None
+    if match is None:
+        raise GeometryParseError(f"invalid GeoJSON: unsupported crs {crs!r}")
+    return int(match.group(1))
+
+
+def _from_wkb(data: bytes | str) -> BaseGeometry:
+    try:
+        geometry = shapely.from_wkb(data)
+    except (shapely.errors.GEOSException, ValueError, TypeError) as error:
+        raise GeometryParseError(f"invalid WKB: {error}") from None
+    if geometry is None:
+        raise GeometryParseError("invalid WKB")
+    return geometry
+
+
+def _from_wkt(text: str, srid: int = 0) -> BaseGeometry:
+    try:
+        geometry = shapely.from_wkt(text)
+    except (shapely.errors.GEOSException, ValueError, TypeError) as error:
+        raise GeometryParseError(f"invalid WKT: {error}") from None
+    if geometry is None:
+        raise GeometryParseError(f"invalid WKT: {text[:60]!r}")
+    return shapely.set_srid(geometry, srid) if srid else geometry
+
+
+def _from_text(text: str) -> BaseGeometry:
+    stripped = text.strip()
+    if not stripped:
+        raise GeometryParseError("empty geometry text")
+    if stripped[0] == "{":
+        return _from_geojson_text(stripped)
+    ewkt = _EWKT.match(stripped)
+    if ewkt:
+        return _from_wkt(ewkt.group(2), int(ewkt.group(1)))
+    if _HEX.match(stripped):
+        return _from_wkb(stripped)
+    return _from_wkt(stripped)
+
+
+def parse_geometry(value: Any) -> BaseGeometry:
+    """Read ``value`` as a geometry, without any column's rules.
+
+    The result carries the SRID that the input declared: EWKT and EWKB their
+    own, GeoJSON always 4326 (RFC 7946), WKT/WKB/shapely without one 0.
+    """
+    if isinstance(value, BaseGeometry):
+        return value
+    if isinstance(value, str):
+        return _from_text(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _from_wkb(bytes(value))
+    if isinstance(value, Mapping):
+        return _from_geojson_mapping(value)
+    interface = getattr(value, "__geo_interface__", None)
+    if isinstance(interface, Mapping):
+        # The interface is GeoJSON-shaped but promises no CRS, so no SRID.
+        return shapely.set_srid(_from_geojson_mapping(interface), 0)
+    raise GeometryParseError(
+        f"cannot read a geometry from {type(value).__name__}; use a shapely "
+        "geometry, GeoJSON (dict or text), WKT/EWKT or (hex) WKB"
+    )
+
+
+# -- checking -----------------------------------------------------------------------
+
+
+def _check_type(geometry: BaseGeometry, spec: GeometrySpec) -> BaseGeometry:
+    wanted = GEOMETRY_TYPES[spec.geometry_type]
+    type_id = int(shapely.get_type_id(geometry))
+    if type_id == _LINEARRING_ID:
+        # PostGIS has no LinearRing: it is stored as the LineString it is.
+        geometry = shapely.set_srid(
+            shapely.linestrings(shapely.get_coordinates(geometry, True, True)),
+            shapely.get_srid(geometry),
+        )
+        type_id = GEOMETRY_TYPES["LineString"] or 1
+    if wanted is not None and type_id != wanted:
+        raise GeometryTypeMismatch(
+            f"a {_TYPE_NAMES.get(type_id, 'unknown')} cannot be stored in a "
+            f"{spec.geometry_type} column"
+        )
+    return geometry
+
+
+def _check_range(geometry: BaseGeometry) -> None:
+    if shapely.is_empty(geometry):
+        return
+    min_x, min_y, max_x, max_y = shapely.bounds(geometry)
+    if not (min_x >= -180 and max_x <= 180 and min_y >= -90 and max_y <= 90):
+        raise CoordinateOutOfRange(
+            "geography coordinates must be longitude in [-180, 180] and latitude "
+            f"in [-90, 90] (lon/lat order); got bounds ({min_x}, {min_y}, "
+            f"{max_x}, {max_y})"
+        )
+
+
+def check_geometry(
+    geometry: BaseGeometry, spec: GeometrySpec, column: str | None = None
+) -> BaseGeometry:
+    """Return ``geometry`` fit for a column declared as ``spec``.
+
+    An SRID-less geometry gets the column's SRID; every mismatch raises an
+    :class:`~pgext.postgis.errors.InvalidGeometry` naming ``column``.
+    """
+    try:
+        geometry = _check_type(geometry, spec)
+        srid = int(shapely.get_srid(geometry))
+        if srid == 0:
+            geometry = shapely.set_srid(geometry, spec.srid)
+        elif srid != spec.srid:
+            raise SRIDMismatch(
+                f"value has SRID {srid} but the column is SRID {spec.srid}"
+                + (
+                    " (GeoJSON is always EPSG:4326, RFC 7946)"
+                    if srid == GEOJSON_SRID
+                    else ""
+                )
+                + "; transform it first (shapely + pyproj, or ST_Transform)"
+            )
+        found = dimension_of(geometry)
+        if found != spec.dimension and not shapely.is_empty(geometry):
+            raise DimensionMismatch(
+                f"value is {found} but the column is {spec.dimension}"
+            )
+        if spec.geography:
+            _check_range(geometry)
+    except InvalidGeometry as error:
+        if column is not None and error.column is None:
+            raise error.for_column(column) from None
+        raise
+    return geometry
+
+
+def to_geometry(
+    value: Any, spec: GeometrySpec, column: str | None = None
+) -> BaseGeometry:
+    """Parse ``value`` and check it against ``spec`` (see the module doc)."""
+    try:
+        geometry = parse_geometry(value)
+    except InvalidGeometry as error:
+        if column is not None:
+            raise error.for_column(column) from None
+        raise
+    return check_geometry(geometry, spec, column)
+
+
+def check_array(
+    geometries: NDArray[np.object_], spec: GeometrySpec, column: str | None = None
+) -> NDArray[np.object_]:
+    """:func:`check_geometry` for a whole array, in a handful of shapely
+    calls (bulk load).  ``None`` entries stay ``None``; the first bad entry is
+    reported with its index."""
+    present = ~shapely.is_missing(geometries)
+    if not present.any():
+        return geometries
+    values = geometries[present]
+
+    def fail(kind: type[InvalidGeometry], index_mask: NDArray[np.bool_]) -> None:
+        position = int(np.flatnonzero(present)[np.argmax(index_mask)])
+        try:
+            check_geometry(geometries[position], spec, column)
+        except InvalidGeometry as error:
+            raise type(error)(f"row {position}: {error.problem}", column) from None
+        raise kind(f"row {position}: rejected", column)  # pragma: no cover
+
+    type_ids = shapely.get_type_id(values)
+    wanted = GEOMETRY_TYPES[spec.geometry_type]
+    if wanted is not None:
+        ok = (type_ids == wanted) | (
+            (type_ids == _LINEARRING_ID) & (wanted == GEOMETRY_TYPES["LineString"])
+        )
+        if not ok.all():
+            fail(GeometryTypeMismatch, ~ok)
+    srids = shapely.get_srid(values)
+    bad_srid = (srids != 0) & (srids != spec.srid)
+    if bad_srid.any():
+        fail(SRIDMismatch, bad_srid)
+    empty = shapely.is_empty(values)
+    want_z = "Z" in spec.dimension
+    want_m = spec.dimension.endswith("M")
+    bad_dim = ~empty & (
+        (shapely.has_z(values) != want_z) | (shapely.has_m(values) != want_m)
+    )
+    if bad_dim.any():
+        fail(DimensionMismatch, bad_dim)
+    if spec.geography:
+        bounds = shapely.bounds(values)
+        with np.errstate(invalid="ignore"):
+            bad = ~empty & ~(
+                (bounds[:, 0] >= -180)
+                & (bounds[:, 2] <= 180)
+                & (bounds[:, 1] >= -90)
+                & (bounds[:, 3] <= 90)
+            )
+        if bad.any():
+            fail(CoordinateOutOfRange, bad)
+    rings = type_ids == _LINEARRING_ID
+    needs_srid = srids != spec.srid
+    if not rings.any() and not needs_srid.any():
+        return geometries
+    fixed = values.copy()
+    for index in np.flatnonzero(rings):
+        fixed[index] = _check_type(fixed[index], spec)
+    if needs_srid.any():
+        fixed = shapely.set_srid(fixed, spec.srid)
+    out = geometries.copy()
+    out[present] = fixed
+    return out
+
+
+def to_geojson(geometry: BaseGeometry) -> str:
+    """GeoJSON text of ``geometry`` (X, Y and Z; GeoJSON has no M)."""
+    return str(shapely.to_geojson(geometry))
