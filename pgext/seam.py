@@ -96,3 +96,190 @@ def column_call_chain(column: Column) -> list[Column]:
     """``Column._meta.call_chain``: the foreign keys a joined column went
     through (empty for a column of the queried table itself)."""
     return list(column._meta.call_chain)
+
+
+# -- postgis: per-column value hooks and migration ALTERs ------------------------------
+#
+# Piccolo has no per-column "to database" hook: ``convert_to_sql_value``
+# (piccolo.utils.sql_values) is hard-coded and imported *by name* into the
+# three modules that bind values: ``piccolo.table`` (INSERT / save),
+# ``piccolo.query.mixins`` (UPDATE values) and ``piccolo.columns.combination``
+# (WHERE).  ``install_column_value_hooks`` rebinds those three names to
+# wrappers that first let a column convert the value itself, through
+# ``pgext_write_value(value)`` (INSERT/UPDATE) or ``pgext_where_value(value)``
+# (WHERE), when the column defines it.  Columns without those methods see
+# Piccolo's behaviour unchanged.
+
+_WRITE_HOOK = "pgext_write_value"
+_WHERE_HOOK = "pgext_where_value"
+
+
+def _value_hook_wrapper(original: Any, hook_name: str) -> Any:
+    def convert_to_sql_value(value: Any, column: Column) -> Any:
+        hook = getattr(column, hook_name, None)
+        if hook is not None:
+            if isinstance(value, list):
+                return [original(value=hook(item), column=column) for item in value]
+            value = hook(value)
+        return original(value=value, column=column)
+
+    convert_to_sql_value.__pgext_original__ = original  # type: ignore[attr-defined]
+    return convert_to_sql_value
+
+
+def install_column_value_hooks() -> None:
+    """Rebind ``convert_to_sql_value`` where Piccolo binds values (idempotent)."""
+    import piccolo.columns.combination as where_module
+    import piccolo.query.mixins as update_module
+    import piccolo.table as insert_module
+
+    for module, hook_name in (
+        (insert_module, _WRITE_HOOK),
+        (update_module, _WRITE_HOOK),
+        (where_module, _WHERE_HOOK),
+    ):
+        current = getattr(module, "convert_to_sql_value")  # noqa: B009
+        if getattr(current, "__pgext_original__", None) is None:
+            setattr(  # noqa: B010
+                module, "convert_to_sql_value", _value_hook_wrapper(current, hook_name)
+            )
+
+
+# ``MigrationManager._run_alter_columns`` acts only on the parameters Piccolo
+# knows (null, length, index, default ...); a change of a custom column's own
+# parameters (a geometry's srid) is recorded in the migration but does
+# nothing.  ``install_alter_column_hook`` wraps that private method so each
+# hook sees every recorded ``AlterColumn`` first and can run its own DDL in the
+# migration's transaction.  A hook is ``async (manager, alter_column,
+# backwards) -> None``; ``alter_column`` has the public fields ``tablename``,
+# ``schema``, ``column_name``, ``db_column_name``, ``params``, ``old_params``,
+# ``column_class`` and ``old_column_class``.
+
+_ALTER_COLUMN_HOOKS: list[Any] = []
+
+
+def install_alter_column_hook(hook: Any) -> None:
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+    if hook not in _ALTER_COLUMN_HOOKS:
+        _ALTER_COLUMN_HOOKS.append(hook)
+    original = MigrationManager._run_alter_columns
+    if getattr(original, "__pgext_original__", None) is not None:
+        return
+
+    async def _run_alter_columns(self: Any, backwards: bool = False) -> None:
+        for alter_column in list(self.alter_columns.alter_columns):
+            for registered in _ALTER_COLUMN_HOOKS:
+                await registered(self, alter_column, backwards)
+        await original(self, backwards=backwards)
+
+    _run_alter_columns.__pgext_original__ = original  # type: ignore[attr-defined]
+    setattr(MigrationManager, "_run_alter_columns", _run_alter_columns)  # noqa: B010
+
+
+def migration_is_preview(manager: Any) -> bool:
+    """``MigrationManager.preview``: print SQL instead of running it."""
+    return bool(manager.preview)
+
+
+# -- pubsub ---------------------------------------------------------------------------
+# (asyncpg, not Piccolo: its connection exposes no socket and no keepalive option.)
+
+
+def connection_socket(connection: Any) -> Any:
+    """The socket under an asyncpg connection (``Connection._transport``),
+    or None; pub/sub sets TCP keepalive on its listener connection."""
+    transport = getattr(connection, "_transport", None)
+    if transport is None:
+        return None
+    return transport.get_extra_info("socket")
+
+
+# -- timescale: aggregate keys and the auto-migration hook -----------------------------
+
+
+def column_is_primary_key(column: Column) -> bool:
+    """``Column._meta.primary_key``."""
+    return bool(column._meta.primary_key)
+
+
+def mark_primary_key(column: Column) -> None:
+    """Set ``Column._meta.primary_key`` before the table class is built, so
+    Piccolo adds no ``id`` column (continuous aggregates have none)."""
+    column._meta.primary_key = True
+
+
+# ``piccolo migrations new --auto`` has no extension point.  Its ``new()``
+# looks up the module-level ``_create_new_migration`` of
+# ``piccolo.apps.migrations.commands.new`` each time it runs, so pgext
+# replaces that one name with a wrapper that (1) hides tables the registered
+# filters exclude (continuous aggregates are views, not tables, for Piccolo's
+# differ), (2) runs Piccolo's generation, then (3) lets each registered hook
+# write its own migration file *after* Piccolo's (its raw steps must run after
+# the tables exist, and Piccolo runs raw steps first within one migration).
+# "No changes" is reported only when neither Piccolo nor a hook wrote a file.
+# A hook is ``async (app_config, description) -> NewMigrationMeta | None``.
+
+_AUTO_MIGRATION_HOOKS: dict[str, Any] = {}
+_AUTO_MIGRATION_EXCLUDES: dict[str, Any] = {}
+
+
+def add_auto_migration_hook(name: str, hook: Any, exclude: Any = None) -> None:
+    """Register ``hook`` (and an optional ``exclude(table_class) -> bool``)."""
+    import piccolo.apps.migrations.commands.new as new_module
+
+    _AUTO_MIGRATION_HOOKS[name] = hook
+    if exclude is not None:
+        _AUTO_MIGRATION_EXCLUDES[name] = exclude
+    current = new_module._create_new_migration
+    if getattr(current, "__pgext_original__", None) is not None:
+        return
+
+    async def _create_new_migration(
+        app_config: Any,
+        auto: bool = False,
+        description: str = "",
+        auto_input: str | None = None,
+    ) -> Any:
+        if not auto:
+            return await current(
+                app_config=app_config,
+                auto=auto,
+                description=description,
+                auto_input=auto_input,
+            )
+        kept = list(app_config.table_classes)
+        app_config.table_classes = [
+            table
+            for table in kept
+            if not any(test(table) for test in _AUTO_MIGRATION_EXCLUDES.values())
+        ]
+        meta = None
+        try:
+            meta = await current(
+                app_config=app_config,
+                auto=auto,
+                description=description,
+                auto_input=auto_input,
+            )
+        except new_module.NoChanges:
+            meta = None
+        finally:
+            app_config.table_classes = kept
+        for registered in list(_AUTO_MIGRATION_HOOKS.values()):
+            written = await registered(app_config, description)
+            meta = meta or written
+        if meta is None:
+            raise new_module.NoChanges()
+        return meta
+
+    _create_new_migration.__pgext_original__ = current  # type: ignore[attr-defined]
+    setattr(new_module, "_create_new_migration", _create_new_migration)  # noqa: B010
+
+
+def new_migration_meta(app_config: Any) -> Any:
+    """``_generate_migration_meta`` of Piccolo's ``new`` command: a fresh
+    ``NewMigrationMeta`` (migration_id, migration_filename, migration_path)."""
+    import piccolo.apps.migrations.commands.new as new_module
+
+    return new_module._generate_migration_meta(app_config=app_config)
