@@ -209,8 +209,9 @@ def _check_type(geometry: BaseGeometry, spec: GeometrySpec) -> BaseGeometry:
     type_id = int(shapely.get_type_id(geometry))
     if type_id == _LINEARRING_ID:
         # PostGIS has no LinearRing: it is stored as the LineString it is.
+        text = shapely.to_wkt(geometry, rounding_precision=-1, output_dimension=4)
         geometry = shapely.set_srid(
-            shapely.linestrings(shapely.get_coordinates(geometry, True, True)),
+            shapely.from_wkt("LINESTRING" + text[len("LINEARRING") :]),
             shapely.get_srid(geometry),
         )
         type_id = GEOMETRY_TYPES["LineString"] or 1
