@@ -149,7 +149,7 @@ def render(template: str, **operands: Any) -> tuple[str, list[Any]]:
     return "".join(pieces), args
 
 
-# -- SRID units -------------------------------------------------------------------------
+# -- SRID units ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -81,34 +81,50 @@ def names(rows: list[dict[str, object]]) -> list[str]:
     return sorted(str(r["name"]) for r in rows)
 
 
+async def where_names(table: type[Table], clause: object) -> list[str]:
+    return names(await table.select().where(clause))
+
+
 async def test_predicates_against_values(data: None) -> None:
     q = QRegion.select(QRegion.name)
     assert names(await q.where(QRegion.boundary.intersects(Point(12, 6)))) == ["b", "c"]
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.contains(Point(1, 1)))) == ["a"]  # fmt: skip
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.touches(box(20, 0, 30, 10)))) == ["b"]  # fmt: skip
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.overlaps(box(8, 8, 12, 12)))) == ["a", "b"]  # fmt: skip
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.within(box(-1, -1, 11, 11)))) == ["a"]  # fmt: skip
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.covers(box(0, 0, 5, 5)))) == ["a"]  # fmt: skip
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.covered_by(box(0, 0, 20, 10)))) == ["a", "b"]  # fmt: skip
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.disjoint(Point(1, 1)))) == ["b", "c"]  # fmt: skip
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.equals(box(0, 0, 10, 10).reverse()))) == ["a"]  # fmt: skip
+    assert await where_names(QRegion, QRegion.boundary.contains(Point(1, 1))) == ["a"]
+    assert await where_names(QRegion, QRegion.boundary.touches(box(20, 0, 30, 10))) == [
+        "b"
+    ]
+    assert await where_names(QRegion, QRegion.boundary.overlaps(box(8, 8, 12, 12))) == [
+        "a",
+        "b",
+    ]
+    assert await where_names(QRegion, QRegion.boundary.within(box(-1, -1, 11, 11))) == [
+        "a"
+    ]
+    assert await where_names(QRegion, QRegion.boundary.covers(box(0, 0, 5, 5))) == ["a"]
+    assert await where_names(
+        QRegion, QRegion.boundary.covered_by(box(0, 0, 20, 10))
+    ) == ["a", "b"]
+    assert await where_names(QRegion, QRegion.boundary.disjoint(Point(1, 1))) == [
+        "b",
+        "c",
+    ]
+    assert await where_names(
+        QRegion, QRegion.boundary.equals(box(0, 0, 10, 10).reverse())
+    ) == ["a"]
     line = shapely.LineString([(-5, 5), (5, 5)])
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.crosses(line))) == ["a"]  # fmt: skip
-    assert names(await QStore.select(QStore.name).where(
-        QStore.location.crosses(shapely.LineString([(0, 0), (2, 2)])))) == []  # fmt: skip
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.bbox_overlaps(box(19, 9, 25, 25)))) == ["b"]  # fmt: skip
-    assert names(await QRegion.select(QRegion.name).where(
-        QRegion.boundary.bbox_contains(Point(7, 7)))) == ["a", "c"]  # fmt: skip
+    assert await where_names(QRegion, QRegion.boundary.crosses(line)) == ["a"]
+    assert (
+        await where_names(
+            QStore, QStore.location.crosses(shapely.LineString([(0, 0), (2, 2)]))
+        )
+        == []
+    )
+    assert await where_names(
+        QRegion, QRegion.boundary.bbox_overlaps(box(19, 9, 25, 25))
+    ) == ["b"]
+    assert await where_names(QRegion, QRegion.boundary.bbox_contains(Point(7, 7))) == [
+        "a",
+        "c",
+    ]
 
 
 async def test_relate_pattern(data: None) -> None:
@@ -124,8 +140,9 @@ async def test_relate_pattern(data: None) -> None:
 
 
 async def test_values_in_other_formats_and_srids(data: None) -> None:
-    for value in ("POINT(1 1)", "SRID=4326;POINT(1 1)", {"type": "Point",
-                  "coordinates": [1, 1]}, shapely.to_wkb(Point(1, 1))):  # fmt: skip
+    geojson = {"type": "Point", "coordinates": [1, 1]}
+    wkb = shapely.to_wkb(Point(1, 1))
+    for value in ("POINT(1 1)", "SRID=4326;POINT(1 1)", geojson, wkb):
         rows = await QRegion.select(QRegion.name).where(
             QRegion.boundary.contains(value)
         )
@@ -188,24 +205,31 @@ async def test_update_and_delete(data: None) -> None:
 
 
 async def test_distance_projected_geometry(data: None) -> None:
-    q = QSite.select(QSite.name)
-    assert names(await q.where(QSite.pos.dwithin(
-        shapely.set_srid(Point(0, 0), 3857), D(m=500)))) == ["near", "origin"]  # fmt: skip
     origin = shapely.set_srid(Point(0, 0), 3857)
-    assert names(await QSite.select(QSite.name).where(
-        QSite.pos.distance_lt(origin, D(m=500)))) == ["origin"]  # fmt: skip
-    assert names(await QSite.select(QSite.name).where(
-        QSite.pos.distance_lte(origin, D(km=0.5)))) == ["near", "origin"]  # fmt: skip
-    assert names(await QSite.select(QSite.name).where(
-        QSite.pos.distance_gt(origin, D(m=500)))) == ["far"]  # fmt: skip
-    assert names(await QSite.select(QSite.name).where(
-        QSite.pos.distance_gte(origin, D(m=500)))) == ["far", "near"]  # fmt: skip
+    assert await where_names(QSite, QSite.pos.dwithin(origin, D(m=500))) == [
+        "near",
+        "origin",
+    ]
+    assert await where_names(QSite, QSite.pos.distance_lt(origin, D(m=500))) == [
+        "origin"
+    ]
+    assert await where_names(QSite, QSite.pos.distance_lte(origin, D(km=0.5))) == [
+        "near",
+        "origin",
+    ]
+    assert await where_names(QSite, QSite.pos.distance_gt(origin, D(m=500))) == ["far"]
+    assert await where_names(QSite, QSite.pos.distance_gte(origin, D(m=500))) == [
+        "far",
+        "near",
+    ]
     # A number means the SRID's unit (metres for 3857).
-    assert names(await QSite.select(QSite.name).where(
-        QSite.pos.dwithin(origin, 5000))) == ["far", "near", "origin"]  # fmt: skip
+    assert await where_names(QSite, QSite.pos.dwithin(origin, 5000)) == [
+        "far",
+        "near",
+        "origin",
+    ]
     # Feet are converted: 1640 ft = 499.9 m.
-    assert names(await QSite.select(QSite.name).where(
-        QSite.pos.dwithin(origin, D(ft=1640)))) == ["origin"]  # fmt: skip
+    assert await where_names(QSite, QSite.pos.dwithin(origin, D(ft=1640))) == ["origin"]
 
 
 async def test_distance_geography_and_lonlat_geometry(data: None) -> None:
