@@ -24,7 +24,8 @@ from pgext.timescale import sql
 from pgext.timescale.errors import NotAHypertable, TimescaleError
 from pgext.timescale.intervals import parse_interval
 from pgext.timescale.plan import collect_state, empty_state, plan
-from pgext.timescale.spec import IntervalLike
+from pgext.timescale.aggregates import aggregate_spec
+from pgext.timescale.spec import IntervalLike, hypertable_spec, require_spec
 from pgext.timescale.sql import Statement
 
 
@@ -109,6 +110,9 @@ async def setup(*tables: type[Table], engine: Any = None) -> list[Statement]:
     """Create what ``tables`` declare (hypertables, their policies, then
     continuous aggregates in dependency order) on tables that already exist
     as plain tables.  Returns the statements that ran."""
+    for table in tables:
+        if hypertable_spec(table) is None and aggregate_spec(table) is None:
+            require_spec(table)  # raises NotAHypertable with the fix
     engine = engine_of(tables[0] if tables else None, engine)
     caps = await capabilities_of(engine)
     statements = plan(empty_state(), collect_state(tables), caps)

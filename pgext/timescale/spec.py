@@ -31,7 +31,7 @@ TIME_COLUMN_TYPES: tuple[type[Column], ...] = (Timestamptz, Timestamp, Date)
 IntervalLike = timedelta | str | Interval
 
 _ORDER_ITEM = re.compile(
-    r"^\s*(?P<column>\S+?)(?:\s+(?P<direction>asc|desc))?"
+    r"^\s*(?P<column>.+?)(?:\s+(?P<direction>asc|desc))?"
     r"(?:\s+nulls\s+(?P<nulls>first|last))?\s*$",
     re.IGNORECASE,
 )
@@ -119,6 +119,23 @@ def _require_column(table: type[Table], name: str, what: str) -> Column:
             f"its columns are {sorted(columns)}"
         )
     return columns[name]
+
+
+def split_order_item(item: str) -> tuple[str, str]:
+    """``'Taken At DESC NULLS LAST'`` -> ``('Taken At', 'DESC NULLS LAST')``."""
+    match = _ORDER_ITEM.match(item)
+    if match is None:
+        raise HypertableDeclarationError(f"cannot read order_by item {item!r}")
+    suffix = " ".join(
+        part.upper()
+        for part in (
+            match.group("direction"),
+            "NULLS" if match.group("nulls") else None,
+            match.group("nulls"),
+        )
+        if part
+    )
+    return match.group("column"), suffix
 
 
 def _normalise_order_item(table: type[Table], item: str) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 from pgext.capabilities import Capabilities
 from pgext.errors import InvalidIdentifier
 from pgext.identifiers import quote_ident, quote_literal, quote_qualified
+from pgext.timescale.spec import split_order_item
 
 State = Mapping[str, Any]
 
@@ -65,8 +66,8 @@ def _columnstore_api(caps: Capabilities) -> bool:
 
 
 def _order_item(item: str) -> str:
-    column, *rest = item.split(" ", 1)
-    return quote_ident(column) + (" " + rest[0] if rest else "")
+    column, suffix = split_order_item(item)
+    return quote_ident(column) + (" " + suffix if suffix else "")
 
 
 # -- hypertables ----------------------------------------------------------------------

@@ -1,0 +1,193 @@
+"""The SQL generator for old and new TimescaleDB versions and licences,
+driven with constructed capabilities (the real generator, no server)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from pgext.capabilities import Capabilities, ExtensionInfo
+from pgext.engine import PgextEngine
+from pgext.errors import ExtensionError, LicenseError
+from pgext.timescale.plan import collect_state, empty_state, plan
+from pgext.timescale.sql import Statement
+from tests.timescale.models import TsReading, TsReadingDaily, TsReadingHourly
+
+
+def caps(version: str | None, license: str = "timescale") -> Capabilities:
+    extensions = {}
+    if version is not None:
+        extensions["timescaledb"] = ExtensionInfo("timescaledb", version, version)
+    return Capabilities(
+        server_version_num=150008,
+        server_version="15.8",
+        extensions=extensions,
+        preload_libraries=("timescaledb",),
+        timescaledb_license=license,
+    )
+
+
+pytestmark = pytest.mark.timescale
+
+STATE: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def state(ts: PgextEngine) -> None:
+    """The models' state; compiling their selects needs a bound engine."""
+    STATE.clear()
+    STATE.update(collect_state([TsReading, TsReadingHourly, TsReadingDaily]))
+
+
+def sqls(statements: list[Statement]) -> list[str]:
+    return [s.sql for s in statements]
+
+
+def test_new_api_on_2_28() -> None:
+    statements = plan(empty_state(), STATE, caps("2.28.3"))
+    text = sqls(statements)
+    assert any("by_range($2::name, $3::text::interval)" in s for s in text)
+    assert any(
+        "add_dimension($1::text::regclass, by_hash($2::name, $3::int))" in s
+        for s in text
+    )
+    assert any(
+        "timescaledb.enable_columnstore = true" in s
+        and "timescaledb.segmentby = '\"device_id\"'" in s
+        and "timescaledb.orderby = '\"ts\" DESC'" in s
+        for s in text
+    )
+    assert (
+        "CALL add_columnstore_policy($1::text::regclass, after => $2::text::interval)"
+        in text
+    )
+    create = next(s for s in statements if "create_hypertable" in s.sql)
+    assert create.args == ('"ts_reading"', "ts", "1 day")
+
+
+def test_old_signatures_before_2_13() -> None:
+    text = sqls(plan(empty_state(), STATE, caps("2.12.2")))
+    assert any(
+        "create_hypertable($1::text::regclass, $2::name, chunk_time_interval" in s
+        for s in text
+    )
+    assert any("number_partitions => $3::int" in s for s in text)
+    assert not any("by_range" in s or "by_hash" in s for s in text)
+    assert any("timescaledb.compress = true" in s for s in text)
+    assert any("timescaledb.compress_segmentby" in s for s in text)
+    assert any(s.startswith("SELECT add_compression_policy") for s in text)
+
+
+def test_compression_names_before_2_18_columnstore_after() -> None:
+    old = sqls(plan(empty_state(), STATE, caps("2.17.2")))
+    new = sqls(plan(empty_state(), STATE, caps("2.18.0")))
+    assert any("by_range" in s for s in old)  # 2.13+ API already
+    assert any(s.startswith("SELECT add_compression_policy") for s in old)
+    assert not any("columnstore" in s for s in old)
+    assert any(s.startswith("CALL add_columnstore_policy") for s in new)
+    assert not any("compress" in s for s in new)
+
+
+def test_order_of_a_full_plan() -> None:
+    statements = plan(empty_state(), STATE, caps("2.23.0"))
+    text = sqls(statements)
+    position = {
+        "drop pk": next(i for i, s in enumerate(text) if s.startswith("DO $pgext$")),
+        "add pk": text.index(
+            'ALTER TABLE "ts_reading" ADD PRIMARY KEY ("id", "ts", "device_id")'
+        ),
+        "hypertable": next(i for i, s in enumerate(text) if "create_hypertable" in s),
+        "hourly": next(
+            i for i, s in enumerate(text) if '"ts_reading_hourly" WITH' in s
+        ),
+        "daily": next(i for i, s in enumerate(text) if '"ts_reading_daily" WITH' in s),
+    }
+    assert list(position.values()) == sorted(position.values())
+    views = [s for s in statements if s.sql.startswith("CREATE MATERIALIZED VIEW")]
+    assert all(not s.transactional for s in views)
+    assert "timescaledb.materialized_only = true" in views[0].sql
+    assert "timescaledb.materialized_only = false" in views[1].sql
+    assert "WITH NO DATA" in views[0].sql
+    refreshes = [s for s in statements if s.sql.startswith("CALL refresh_continuous")]
+    assert len(refreshes) == 2 and not any(s.transactional for s in refreshes)
+
+
+def test_backwards_drops_dependents_first() -> None:
+    text = sqls(plan(STATE, empty_state(), caps("2.23.0")))
+    daily = text.index('DROP MATERIALIZED VIEW IF EXISTS "ts_reading_daily"')
+    hourly = text.index('DROP MATERIALIZED VIEW IF EXISTS "ts_reading_hourly"')
+    assert daily < hourly
+    assert any(s.startswith("SELECT remove_retention_policy") for s in text)
+    assert not any("create_hypertable" in s for s in text)
+
+
+def test_policy_change_is_remove_then_add() -> None:
+    target = copy.deepcopy(STATE)
+    target["hypertables"]["ts_reading"]["retention"] = "30 days"
+    statements = plan(STATE, target, caps("2.28.3"))
+    assert [s.sql.split("(")[0] for s in statements] == [
+        "SELECT remove_retention_policy",
+        "SELECT add_retention_policy",
+    ]
+    assert statements[1].args == ('"ts_reading"', "30 days")
+    assert plan(STATE, copy.deepcopy(STATE), caps("2.28.3")) == []
+
+
+def test_changing_the_bucket_recreates_dependents() -> None:
+    target = copy.deepcopy(STATE)
+    hourly = target["aggregates"]["ts_reading_hourly"]
+    hourly["query"] = hourly["query"].replace("'1 hour'", "'2 hours'")
+    text = sqls(plan(STATE, target, caps("2.28.3")))
+    assert text[0] == 'DROP MATERIALIZED VIEW IF EXISTS "ts_reading_daily"'
+    assert text[1] == 'DROP MATERIALIZED VIEW IF EXISTS "ts_reading_hourly"'
+    created = [s for s in text if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert len(created) == 2 and "'2 hours'" in created[0]
+
+
+def test_realtime_and_refresh_policy_changes_alter_in_place() -> None:
+    target = copy.deepcopy(STATE)
+    target["aggregates"]["ts_reading_daily"]["materialized_only"] = True
+    target["aggregates"]["ts_reading_hourly"]["refresh"]["schedule_interval"] = (
+        "2 hours"
+    )
+    text = sqls(plan(STATE, target, caps("2.28.3")))
+    assert 'ALTER MATERIALIZED VIEW "ts_reading_daily" ' in text[-1] or any(
+        "materialized_only = true" in s for s in text
+    )
+    assert any(s.startswith("SELECT remove_continuous_aggregate_policy") for s in text)
+    assert not any(s.startswith("CREATE MATERIALIZED VIEW") for s in text)
+
+
+def test_apache_licence_refuses_community_features() -> None:
+    with pytest.raises(LicenseError, match="community licence"):
+        plan(empty_state(), STATE, caps("2.28.3", license="apache"))
+    only_hypertable = copy.deepcopy(STATE)
+    only_hypertable["aggregates"] = {}
+    only_hypertable["hypertables"]["ts_reading"]["columnstore"] = None
+    only_hypertable["hypertables"]["ts_reading"]["retention"] = None
+    statements = plan(empty_state(), only_hypertable, caps("2.28.3", license="apache"))
+    assert any("create_hypertable" in s.sql for s in statements)
+
+
+def test_missing_extension_is_named() -> None:
+    with pytest.raises(ExtensionError, match="timescaledb"):
+        plan(empty_state(), STATE, caps(None))
+
+
+def test_identifiers_needing_quotes() -> None:
+    state = copy.deepcopy(STATE)
+    table = state["hypertables"]["ts_reading"]
+    table.update(table='Odd "Name"', schema="My Schema", primary_key=["id", "Time Col"])
+    state["aggregates"] = {}
+    statements = plan(
+        empty_state(), {"hypertables": {"x": table}, "aggregates": {}}, caps("2.28.3")
+    )
+    relation = '"My Schema"."Odd ""Name"""'
+    assert (
+        statements[1].sql
+        == f'ALTER TABLE {relation} ADD PRIMARY KEY ("id", "Time Col")'
+    )
+    assert statements[2].args[0] == relation
+    assert '\'"My Schema"."Odd ""Name"""\'' in statements[0].sql
