@@ -112,7 +112,14 @@ def vector_tile_query(
     # Filter in the column's own SRID and type so its GiST index applies.
     area: Any = envelope()
     if info.srid != WEB_MERCATOR:
-        area = QueryString("ST_Transform({}, {}::int4)", area, info.srid)
+        # The margin can reach past the antimeridian, where the transform
+        # would wrap the box around the world; clip it to the world first.
+        area = QueryString(
+            "ST_Transform(ST_ClipByBox2D({}, ST_TileEnvelope(0, 0, 0)::box2d), "
+            "{}::int4)",
+            area,
+            info.srid,
+        )
     if info.is_geography:
         area = QueryString("{}::geography", area)
     columns: list[Any] = [mvt_geometry]
