@@ -1,0 +1,100 @@
+"""Channels: a validated name plus the pydantic model of its payloads.
+
+Case rules: pgext passes names to ``pg_notify`` as a bind parameter and quotes
+them in ``LISTEN``, so a name is used exactly as written and is case
+sensitive (``Orders`` and ``orders`` are two channels).  SQL written by hand
+that says ``LISTEN Orders`` (unquoted) folds to ``orders``; to interoperate
+with such code, use lower-case names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from pgext.identifiers import MAX_IDENTIFIER_BYTES
+from pgext.pubsub.errors import InvalidChannel, InvalidPayload
+
+T = TypeVar("T", bound=BaseModel)
+
+# ASCII only so that a name's length in characters is its length in bytes,
+# and no character needs explaining in logs or URLs (the browser bridge puts
+# channel names into paths).
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
+
+# Names pgext uses itself (heartbeats, outbox wake-ups).
+RESERVED_PREFIX = "pgext_"
+
+
+def validate_channel_name(name: str, *, internal: bool = False) -> str:
+    """Return ``name`` if it is a usable channel name, else raise
+    :class:`InvalidChannel` saying why."""
+    if not isinstance(name, str):
+        raise InvalidChannel(f"channel name must be a str, got {type(name).__name__}")
+    if not name:
+        raise InvalidChannel("channel name must not be empty")
+    size = len(name.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        raise InvalidChannel(
+            f"channel name {name!r} is {size} bytes; Postgres keeps at most "
+            f"{MAX_IDENTIFIER_BYTES} and would silently truncate it"
+        )
+    if not _NAME.match(name):
+        raise InvalidChannel(
+            f"channel name {name!r} may only contain ASCII letters, digits and "
+            "'_', '.', ':', '-', and must start with a letter or '_'"
+        )
+    if not internal and name.startswith(RESERVED_PREFIX):
+        raise InvalidChannel(
+            f"channel name {name!r} uses the prefix {RESERVED_PREFIX!r}, "
+            "reserved for pgext's own channels"
+        )
+    return name
+
+
+@dataclass(frozen=True, eq=False)
+class Channel(Generic[T]):
+    """A named channel carrying payloads of type ``model``.
+
+    ``durable=True`` routes messages through the outbox table: written in the
+    publisher's transaction, numbered in commit order, replayable from an id,
+    delivered at least once.  Plain channels use NOTIFY alone: at most once.
+    """
+
+    name: str
+    model: type[T]
+    durable: bool = False
+    _adapter: TypeAdapter[T] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        validate_channel_name(self.name)
+        if not (isinstance(self.model, type) and issubclass(self.model, BaseModel)):
+            raise InvalidChannel(
+                f"channel {self.name!r}: model must be a pydantic BaseModel class"
+            )
+        object.__setattr__(self, "_adapter", TypeAdapter(self.model))
+
+    def validate(self, payload: T | dict[str, Any]) -> T:
+        """The payload as a model instance, or :class:`InvalidPayload`."""
+        try:
+            if isinstance(payload, self.model):
+                # Re-validate: a model built with model_construct or mutated
+                # after creation may no longer satisfy its own schema.
+                return self._adapter.validate_python(payload.model_dump())
+            return self._adapter.validate_python(payload)
+        except ValidationError as error:
+            raise InvalidPayload(
+                f"payload for channel {self.name!r} does not match "
+                f"{self.model.__name__}: {error}"
+            ) from error
+
+    def encode(self, payload: T | dict[str, Any]) -> str:
+        """Validate and serialise to JSON text."""
+        return self.validate(payload).model_dump_json()
+
+    def decode(self, data: Any) -> T:
+        """Validate received data (raises pydantic's ValidationError)."""
+        return self._adapter.validate_python(data)

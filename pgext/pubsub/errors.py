@@ -1,0 +1,32 @@
+"""Errors of the pub/sub package; all derive from :class:`pgext.errors.PgextError`."""
+
+from __future__ import annotations
+
+from pgext.errors import InvalidIdentifier, InvalidValue, PgextError
+
+
+class PubSubError(PgextError):
+    """Base class of pub/sub errors."""
+
+
+class InvalidChannel(PubSubError, InvalidIdentifier):
+    """A channel name Postgres would mangle or pgext reserves."""
+
+
+class InvalidPayload(PubSubError, InvalidValue):
+    """A payload that does not validate against its channel's model (raised
+    to the publisher before anything is sent)."""
+
+
+class SubscriberTooSlow(PubSubError):
+    """Raised by a subscription whose queue overflowed under the
+    ``Overflow.DISCONNECT`` policy; the subscription is closed."""
+
+
+class SubscriptionClosed(PubSubError):
+    """The subscription (or its hub) was closed."""
+
+
+class SchemaMissing(PubSubError):
+    """The pub/sub tables are not installed (run the migration or
+    :func:`pgext.pubsub.install_schema`)."""

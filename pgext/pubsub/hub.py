@@ -1,0 +1,501 @@
+"""The hub: publish to channels and fan notifications out to subscribers.
+
+One hub per process and engine.  It owns one dedicated LISTEN connection
+(:mod:`pgext.pubsub.listener`) shared by every subscription, a small private
+pool for reading spilled payloads and the outbox, and the outbox relay
+(:mod:`pgext.pubsub.outbox`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import inspect
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from typing import Any, TypeVar
+
+import asyncpg
+from pydantic import BaseModel
+
+from pgext.pubsub import envelope
+from pgext.pubsub.channel import Channel
+from pgext.pubsub.errors import InvalidChannel, SchemaMissing, SubscriptionClosed
+from pgext.pubsub.listener import Listener
+from pgext.pubsub.mailbox import Overflow
+from pgext.pubsub.messages import BadMessage, Gap, Message
+from pgext.pubsub.outbox import (
+    FETCH_SQL,
+    HEAD_SQL,
+    INSERT_SQL,
+    PRUNE_OUTBOX_SQL,
+    PRUNE_SPILL_SQL,
+    Relay,
+)
+from pgext.pubsub.schema import WAKE_CHANNEL
+from pgext.pubsub.subscription import OnInvalid, Subscription
+
+T = TypeVar("T", bound=BaseModel)
+
+logger = logging.getLogger("pgext.pubsub")
+
+NOTIFY_SQL = "SELECT pg_notify($1, $2)"
+# Stores the body and notifies a reference to it in one round trip; the
+# reference envelope is built by the server from bound values.
+SPILL_SQL = """
+WITH spilled AS (
+    INSERT INTO pgext_spill (channel, payload) VALUES ($1, $2) RETURNING id
+)
+SELECT pg_notify($1, json_build_object('pgext', 1, 'ts', $3::float8,
+                                       'spill', spilled.id)::text)
+FROM spilled
+"""
+SPILL_FETCH_SQL = "SELECT payload FROM pgext_spill WHERE id = $1"
+
+Callback = Callable[[Any], Awaitable[None] | None]
+
+
+class Hub:
+    """Publish and subscribe on one :class:`~pgext.engine.PgextEngine`.
+
+    :param check_interval: seconds between liveness checks of the listener
+        connection; a dead or half-open connection is detected within two.
+    :param reconnect_delay: (first, maximum) reconnect delay; the delay
+        doubles per failed attempt, with full jitter.
+    :param poll_interval: durable subscribers and the relay poll the outbox
+        this often even without a wake-up notification.
+    :param relay_window: pause after a relay round that stamped rows, so that
+        the wake-ups of a burst of commits coalesce into one notification.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        check_interval: float = 5.0,
+        reconnect_delay: tuple[float, float] = (0.05, 5.0),
+        poll_interval: float = 1.0,
+        relay_window: float = 0.001,
+        batch: int = 500,
+        keepalive: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self.listener = Listener(
+            engine.get_new_connection,
+            self._on_notification,
+            self._on_reconnect,
+            check_interval=check_interval,
+            reconnect_delay=reconnect_delay,
+            keepalive=keepalive,
+        )
+        self.relay = Relay(
+            engine.get_new_connection,
+            batch=max(batch, 100),
+            window=relay_window,
+            poll_interval=poll_interval,
+        )
+        self._routes: dict[str, list[Subscription[Any]]] = {}
+        self._durable: list[Subscription[Any]] = []
+        self._pending_spills: dict[str, deque[tuple[str, int]]] = {}
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    # -- lifecycle --
+
+    async def __aenter__(self) -> Hub:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close every subscription, stop the relay (after stamping what was
+        published through this hub) and the listener."""
+        if self._closed:
+            return
+        with contextlib.suppress(Exception):
+            await self.relay.flush(timeout=2)
+        self._closed = True
+        subscriptions = {id(s): s for subs in self._routes.values() for s in subs}
+        subscriptions.update({id(s): s for s in self._durable})
+        for subscription in subscriptions.values():
+            await subscription.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.relay.close()
+        await self.listener.close()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(
+            coro, name=name
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _reader(self) -> asyncpg.Pool:
+        """A private pool for reads that must not use the listener."""
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    engine = self.engine
+
+                    async def connect(*args: Any, **kwargs: Any) -> Any:
+                        return await engine.get_new_connection()
+
+                    self._pool = await asyncpg.create_pool(
+                        connect=connect, min_size=0, max_size=4
+                    )
+        return self._pool
+
+    # -- publishing --
+
+    async def publish(
+        self,
+        channel: Channel[T],
+        payload: T | dict[str, Any],
+        *,
+        connection: Any = None,
+    ) -> None:
+        """Validate ``payload`` and publish it on ``channel``.
+
+        Inside ``engine.transaction()`` the message joins that transaction:
+        delivered at commit, never on rollback.  ``connection`` (an asyncpg
+        connection) overrides where the statement runs.  Plain channels
+        NOTIFY (payloads too big for NOTIFY go through the spill table);
+        durable channels only INSERT into the outbox: no NOTIFY here.
+        """
+        if not isinstance(channel, Channel):
+            raise InvalidChannel("publish needs a pgext.pubsub.Channel")
+        text = channel.encode(payload)
+        if connection is not None:
+            await self._send(connection, channel, text)
+        else:
+            async with self.engine.connection() as conn:
+                await self._send(conn, channel, text)
+
+    async def _send(self, conn: Any, channel: Channel[Any], text: str) -> None:
+        try:
+            if channel.durable:
+                await conn.execute(INSERT_SQL, channel.name, text)
+                self.relay.kick()
+                return
+            note = envelope.wrap(text)
+            if envelope.fits(note):
+                await conn.execute(NOTIFY_SQL, channel.name, note)
+            else:
+                await conn.execute(SPILL_SQL, channel.name, text, time.time())
+        except asyncpg.UndefinedTableError as error:
+            raise SchemaMissing(
+                "pgext pub/sub tables are missing: run the pub/sub migration "
+                "or pgext.pubsub.install_schema(engine)"
+            ) from error
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until durable messages published here are numbered and their
+        wake-up sent (useful before shutdown and in tests)."""
+        await self.relay.flush(timeout)
+
+    # -- subscribing --
+
+    def subscribe(
+        self,
+        *channels: Channel[T],
+        queue_size: int = 1000,
+        overflow: Overflow = Overflow.DROP_OLDEST,
+        key: Callable[[Message[T]], Hashable] | None = None,
+        on_invalid: OnInvalid = "skip",
+        from_id: int | None = None,
+    ) -> Subscription[T]:
+        """A subscription to ``channels`` (all plain or all durable).
+
+        ``async for event in hub.subscribe(orders): ...`` yields
+        :class:`Message` / :class:`Gap` / :class:`BadMessage`.
+
+        :param queue_size: bound of this subscriber's queue.
+        :param overflow: what a full queue does in plain mode (durable
+            subscriptions never drop: they stop reading the outbox instead).
+        :param key: the key of ``Overflow.KEEP_LATEST`` (default: channel).
+        :param on_invalid: ``"skip"`` logs and counts a payload that is not
+            JSON or fails validation; ``"surface"`` yields a BadMessage.
+        :param from_id: durable only: deliver messages after this position
+            (``0``: everything retained); default: only new messages.
+        """
+        if self._closed:
+            raise SubscriptionClosed("hub closed")
+        if not channels:
+            raise InvalidChannel("subscribe needs at least one channel")
+        for channel in channels:
+            if not isinstance(channel, Channel):
+                raise InvalidChannel("subscribe takes pgext.pubsub.Channel objects")
+        if len({c.durable for c in channels}) > 1:
+            raise InvalidChannel(
+                "a subscription's channels must all be durable or all plain"
+            )
+        if len({c.name for c in channels}) != len(channels):
+            raise InvalidChannel("a channel is listed twice")
+        if from_id is not None and not channels[0].durable:
+            raise InvalidChannel("from_id needs durable channels")
+        if on_invalid not in ("skip", "surface"):
+            raise ValueError("on_invalid must be 'skip' or 'surface'")
+        return Subscription(
+            self,
+            tuple(channels),
+            queue_size=queue_size,
+            overflow=overflow,
+            key=key,
+            on_invalid=on_invalid,
+            from_id=from_id,
+        )
+
+    async def on(
+        self,
+        channel: Channel[T],
+        callback: Callback,
+        **options: Any,
+    ) -> Subscription[T]:
+        """Callback style: ``callback(event)`` (sync or async) runs for every
+        event, one at a time, in a task of its own; an exception in the
+        callback is logged and does not stop the subscription.  Returns the
+        subscription (``await sub.close()`` to stop)."""
+        subscription = self.subscribe(channel, **options)
+        await subscription.ready()
+
+        async def consume() -> None:
+            async for event in subscription:
+                try:
+                    result = callback(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    logger.exception("pgext pub/sub: callback failed")
+
+        self._spawn(consume(), f"pgext-pubsub-callback-{channel.name}")
+        return subscription
+
+    async def _attach(self, subscription: Subscription[Any]) -> None:
+        if subscription.durable:
+            await self._attach_durable(subscription)
+            return
+        for name in subscription.by_name:
+            self._routes.setdefault(name, []).append(subscription)
+        for name in subscription.by_name:
+            await self.listener.listen(name)
+
+    async def _attach_durable(self, subscription: Subscription[Any]) -> None:
+        self._durable.append(subscription)
+        await self.listener.listen(WAKE_CHANNEL)
+        self.relay.start()
+        if subscription.last_id is None:
+            pool = await self._reader()
+            try:
+                head = await pool.fetchval(HEAD_SQL)
+            except asyncpg.UndefinedTableError as error:
+                raise SchemaMissing(
+                    "pgext pub/sub tables are missing: run the pub/sub "
+                    "migration or pgext.pubsub.install_schema(engine)"
+                ) from error
+            subscription.last_id = int(head or 0)
+        subscription._fetcher = self._spawn(
+            self._follow(subscription), "pgext-pubsub-durable"
+        )
+
+    async def _detach(self, subscription: Subscription[Any]) -> None:
+        if subscription in self._durable:
+            self._durable.remove(subscription)
+            if not self._durable and not self._closed:
+                await self.listener.unlisten(WAKE_CHANNEL)
+            return
+        for name in subscription.by_name:
+            subs = self._routes.get(name, [])
+            if subscription in subs:
+                subs.remove(subscription)
+            if not subs:
+                self._routes.pop(name, None)
+                if not self._closed:
+                    await self.listener.unlisten(name)
+
+    # -- plain delivery (on the listener's reader: never awaits) --
+
+    def _on_notification(self, channel: str, payload: str, pid: int) -> None:
+        if channel == WAKE_CHANNEL:
+            for subscription in self._durable:
+                subscription.wake()
+            return
+        subs = self._routes.get(channel)
+        if not subs:
+            return
+        pending = self._pending_spills.get(channel)
+        if pending is not None:
+            # A spilled payload ahead of this one is being fetched: queue
+            # behind it so the channel's order is kept.
+            pending.append((payload, pid))
+            return
+        self._dispatch(channel, payload, pid, subs)
+
+    def _dispatch(
+        self, channel: str, payload: str, pid: int, subs: list[Subscription[Any]]
+    ) -> None:
+        try:
+            decoded = envelope.unwrap(payload)
+        except (ValueError, TypeError) as error:
+            for subscription in subs:
+                subscription.invalid_now(channel, payload, f"not JSON: {error}")
+            return
+        if decoded.spill_id is not None:
+            self._pending_spills[channel] = deque([(payload, pid)])
+            self._spawn(self._resolve_spills(channel), "pgext-pubsub-spill")
+            return
+        for subscription in subs:
+            subscription.deliver(
+                channel,
+                decoded.data,
+                payload,
+                published_at=decoded.published_at,
+                sender_pid=pid,
+            )
+
+    async def _resolve_spills(self, channel: str) -> None:
+        queue = self._pending_spills[channel]
+        try:
+            while queue:
+                payload, pid = queue[0]
+                subs = self._routes.get(channel, [])
+                decoded = envelope.unwrap(payload)  # it parsed once already
+                if decoded.spill_id is None:
+                    queue.popleft()
+                    self._dispatch(channel, payload, pid, subs)
+                    continue
+                body = await self._fetch_spill(decoded.spill_id)
+                queue.popleft()
+                for subscription in subs:
+                    if body is None:
+                        subscription.invalid_now(
+                            channel, payload, "spilled payload no longer exists"
+                        )
+                        continue
+                    try:
+                        data = json.loads(body)
+                    except ValueError as error:
+                        subscription.invalid_now(channel, body, f"not JSON: {error}")
+                        continue
+                    subscription.deliver(
+                        channel,
+                        data,
+                        body,
+                        published_at=decoded.published_at,
+                        sender_pid=pid,
+                    )
+        finally:
+            self._pending_spills.pop(channel, None)
+
+    async def _fetch_spill(self, spill_id: int) -> str | None:
+        delay = 0.05
+        while True:
+            try:
+                pool = await self._reader()
+                body: str | None = await pool.fetchval(SPILL_FETCH_SQL, spill_id)
+                return body
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                logger.warning("pgext pub/sub: spill fetch failed: %r", error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _on_reconnect(self, since: float, until: float, reason: str) -> None:
+        channels = tuple(sorted(self._routes))
+        if channels:
+            logger.warning(
+                "pgext pub/sub: messages on %s may be lost (%s)", channels, reason
+            )
+        seen: set[int] = set()
+        for name, subs in self._routes.items():
+            for subscription in subs:
+                if id(subscription) in seen:
+                    continue
+                seen.add(id(subscription))
+                mine = tuple(c for c in channels if c in subscription.by_name)
+                subscription.gap(Gap(mine or (name,), since, until, reason))
+        for subscription in self._durable:
+            subscription.wake()
+
+    # -- durable delivery --
+
+    async def _follow(self, subscription: Subscription[Any]) -> None:
+        names = list(subscription.by_name)
+        delay = 0.05
+        while not subscription.closed:
+            subscription._wake.clear()
+            try:
+                pool = await self._reader()
+                rows = await pool.fetch(
+                    FETCH_SQL, subscription.last_id or 0, names, self.batch
+                )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                logger.warning("pgext pub/sub: outbox read failed: %r", error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.05
+            for row in rows:
+                position = int(row["pos"])
+                raw = row["payload"]
+                try:
+                    data = json.loads(raw)
+                except ValueError as error:
+                    event: Any = subscription.invalid(
+                        row["channel"], raw, f"not JSON: {error}", position
+                    )
+                else:
+                    event = subscription.decode(
+                        row["channel"], data, raw, position, row["ts"], None
+                    )
+                if event is not None:
+                    await subscription.mailbox.put_wait(event)
+                subscription.last_id = position
+            if len(rows) < self.batch:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(
+                        subscription._wake.wait(), self.poll_interval
+                    )
+
+    # -- maintenance --
+
+    async def prune(self, older_than: datetime.timedelta) -> tuple[int, int]:
+        """Delete delivered outbox rows and spilled payloads older than
+        ``older_than``; returns (outbox rows, spill rows) deleted."""
+        if older_than.total_seconds() < 0:
+            raise ValueError("older_than must not be negative")
+        async with self.engine.connection() as conn:
+            outbox = await conn.execute(PRUNE_OUTBOX_SQL, older_than)
+            spill = await conn.execute(PRUNE_SPILL_SQL, older_than)
+        return int(outbox.split()[-1]), int(spill.split()[-1])
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "connected": self.listener.connected,
+            "reconnects": self.listener.reconnects,
+            "failed_checks": self.listener.failed_checks,
+            "listener_pid": self.listener.backend_pid,
+            "channels": sorted(self._routes),
+            "durable_subscriptions": len(self._durable),
+            "relay_rounds": self.relay.rounds,
+            "relay_stamped": self.relay.stamped,
+        }
+
+
+# Re-exported for type annotations of callbacks.
+__all__ = ["BadMessage", "Gap", "Hub", "Message"]

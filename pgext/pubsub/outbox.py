@@ -1,0 +1,153 @@
+"""Durable publishing without NOTIFY on the writers' commit path.
+
+A writer only INSERTs its message into ``pgext_outbox`` inside its own
+transaction.  The hub's :class:`Relay` task then calls
+``pgext_outbox_stamp()``, which numbers every committed, unnumbered row
+(``pos``, in commit order) and sends ONE wake-up notification for the whole
+batch.  So NOTIFY's global commit lock is taken by the relay once per burst
+instead of by every writer, and readers that follow ``pos`` never miss a row
+that committed late with a small sequence id.
+
+The relay learns of local writes through :meth:`Relay.kick`; it cannot see
+when the writer's transaction commits, so after a kick it retries with a
+short, growing delay until as many rows as were kicked have been stamped (or
+``give_up`` passes: the writer rolled back).  Rows written by other processes
+or by triggers are picked up by the next kick or by polling every
+``poll_interval``; any number of relays (one per process) may run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+logger = logging.getLogger("pgext.pubsub.relay")
+
+INSERT_SQL = "INSERT INTO pgext_outbox (channel, payload) VALUES ($1, $2)"
+STAMP_SQL = "SELECT pgext_outbox_stamp($1)"
+FETCH_SQL = """
+SELECT pos, channel, payload, extract(epoch FROM created_at)::float8 AS ts
+FROM pgext_outbox
+WHERE pos > $1 AND channel = ANY($2::text[])
+ORDER BY pos
+LIMIT $3
+"""
+HEAD_SQL = "SELECT last_pos FROM pgext_outbox_state WHERE singleton"
+PRUNE_OUTBOX_SQL = """
+DELETE FROM pgext_outbox
+WHERE pos IS NOT NULL AND created_at < clock_timestamp() - $1::interval
+"""
+PRUNE_SPILL_SQL = (
+    "DELETE FROM pgext_spill WHERE created_at < clock_timestamp() - $1::interval"
+)
+
+
+class Relay:
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Any]],
+        *,
+        batch: int = 1000,
+        window: float = 0.001,
+        poll_interval: float = 1.0,
+        give_up: float = 5.0,
+    ) -> None:
+        self._connect = connect
+        self.batch = batch
+        self.window = window
+        self.poll_interval = poll_interval
+        self.give_up = give_up
+        self._conn: Any = None
+        self._kicked = asyncio.Event()
+        self._pending = 0
+        self._last_kick = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # Observability.
+        self.rounds = 0
+        self.stamped = 0
+        self.errors = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="pgext-pubsub-relay"
+            )
+
+    def kick(self, count: int = 1) -> None:
+        """A local writer added ``count`` rows (maybe not committed yet)."""
+        self._pending += count
+        self._last_kick = time.monotonic()
+        self._idle.clear()
+        self._kicked.set()
+        self.start()
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every kicked row is stamped (or given up on)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        await self._drop_connection()
+
+    async def stamp_once(self) -> int:
+        """Stamp everything committed so far; returns how many rows."""
+        total = 0
+        while True:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await self._connect()
+            stamped = int(await self._conn.fetchval(STAMP_SQL, self.batch))
+            self.rounds += 1
+            total += stamped
+            if stamped < self.batch:
+                break
+        self.stamped += total
+        return total
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 2)
+            if not conn.is_closed():
+                conn.terminate()
+
+    async def _run(self) -> None:
+        retry = 0.0
+        while True:
+            timeout = retry or self.poll_interval
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._kicked.wait(), timeout)
+            self._kicked.clear()
+            try:
+                stamped = await self.stamp_once()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                self.errors += 1
+                logger.warning("pgext pub/sub: relay failed: %r", error)
+                await self._drop_connection()
+                retry = min(max(retry * 2, 0.05), 2.0)
+                continue
+            if stamped:
+                self._pending = max(0, self._pending - stamped)
+            if self._pending and time.monotonic() - self._last_kick < self.give_up:
+                # A kicked transaction has not committed yet: look again
+                # soon, backing off so a long transaction costs few queries.
+                retry = 0.0005 if stamped else min(max(retry * 2, 0.0005), 0.05)
+            else:
+                self._pending = 0
+                retry = 0.0
+                self._idle.set()
+            if stamped and self.window:
+                # Coalesce: let the next burst of commits accumulate.
+                await asyncio.sleep(self.window)

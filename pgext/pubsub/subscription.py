@@ -1,0 +1,185 @@
+"""A subscription: an async iterator of typed events with its own bounded
+mailbox.  Created by :meth:`pgext.pubsub.Hub.subscribe`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+
+from pgext.pubsub.channel import Channel
+from pgext.pubsub.errors import SubscriptionClosed
+from pgext.pubsub.mailbox import Mailbox, Overflow
+from pgext.pubsub.messages import BadMessage, Gap, Message
+
+if TYPE_CHECKING:
+    from pgext.pubsub.hub import Hub
+
+T = TypeVar("T", bound=BaseModel)
+
+logger = logging.getLogger("pgext.pubsub")
+
+OnInvalid = Literal["skip", "surface"]
+
+
+def _channel_key(event: Any) -> Hashable:
+    return getattr(event, "channel", None)
+
+
+class Subscription(Generic[T]):
+    """Iterate with ``async for event in subscription``; events are
+    :class:`Message` (``event.data`` is the channel's model), :class:`Gap`
+    (plain mode, after a reconnect) and, with ``on_invalid="surface"``,
+    :class:`BadMessage`.
+
+    Use it as ``async with hub.subscribe(...) as sub`` to be sure the LISTEN
+    (or the durable cursor) is in place before you publish.
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        channels: tuple[Channel[T], ...],
+        *,
+        queue_size: int,
+        overflow: Overflow,
+        key: Callable[[Message[T]], Hashable] | None,
+        on_invalid: OnInvalid,
+        from_id: int | None,
+    ) -> None:
+        self.hub = hub
+        self.channels = channels
+        self.by_name: dict[str, Channel[T]] = {c.name: c for c in channels}
+        self.durable = channels[0].durable
+        self.on_invalid = on_invalid
+        self.mailbox: Mailbox[Message[T] | Gap | BadMessage] = Mailbox(
+            queue_size,
+            overflow,
+            key or _channel_key,  # type: ignore[arg-type]
+        )
+        #: Durable: position of the last message queued for this subscriber
+        #: (resume with ``from_id=last_id`` after a crash of the consumer).
+        self.last_id: int | None = from_id
+        self._start_id = from_id
+        self._ready: asyncio.Task[None] | None = None
+        self._closed = False
+        self._wake = asyncio.Event()
+        self._fetcher: asyncio.Task[None] | None = None
+
+    # -- lifecycle --
+
+    async def ready(self) -> Subscription[T]:
+        """Wait until messages published from now on will be received."""
+        if self._closed:
+            raise SubscriptionClosed("subscription closed")
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_task(self.hub._attach(self))
+        await asyncio.shield(self._ready)
+        return self
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.mailbox.fail(SubscriptionClosed("subscription closed"))
+        self._wake.set()
+        if self._fetcher is not None:
+            self._fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._fetcher
+        await self.hub._detach(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> Subscription[T]:
+        return await self.ready()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __aiter__(self) -> Subscription[T]:
+        return self
+
+    async def __anext__(self) -> Message[T] | Gap | BadMessage:
+        if self._ready is None or not self._ready.done():
+            try:
+                await self.ready()
+            except SubscriptionClosed:
+                raise StopAsyncIteration from None
+        try:
+            return await self.mailbox.get()
+        except SubscriptionClosed:
+            raise StopAsyncIteration from None
+
+    async def get(self, timeout: float | None = None) -> Message[T] | Gap | BadMessage:
+        """The next event (``asyncio.TimeoutError`` after ``timeout``)."""
+        return await asyncio.wait_for(self.__anext__(), timeout)
+
+    def stats(self) -> dict[str, Any]:
+        return {"channels": list(self.by_name), **self.mailbox.stats()}
+
+    # -- delivery (called by the hub) --
+
+    def deliver(
+        self,
+        channel: str,
+        data: Any,
+        raw: str,
+        *,
+        id: int | None = None,
+        published_at: float | None = None,
+        sender_pid: int | None = None,
+    ) -> None:
+        """Plain mode: validate and queue without waiting."""
+        event = self.decode(channel, data, raw, id, published_at, sender_pid)
+        if event is not None:
+            self.mailbox.put(event, unkeyed=isinstance(event, BadMessage))
+
+    def decode(
+        self,
+        channel: str,
+        data: Any,
+        raw: str,
+        id: int | None,
+        published_at: float | None,
+        sender_pid: int | None,
+    ) -> Message[T] | BadMessage | None:
+        spec = self.by_name.get(channel)
+        if spec is None:
+            return None
+        try:
+            value = spec.decode(data)
+        except Exception as error:
+            return self.invalid(channel, raw, f"does not match model: {error}", id)
+        return Message(channel, value, id, published_at, sender_pid)
+
+    def invalid(
+        self, channel: str, raw: str, error: str, id: int | None = None
+    ) -> BadMessage | None:
+        self.mailbox.counters.invalid += 1
+        if self.on_invalid == "surface":
+            return BadMessage(channel, raw, error, id)
+        logger.warning(
+            "pgext pub/sub: skipped a bad message on %r: %s (payload %.200r)",
+            channel,
+            error,
+            raw,
+        )
+        return None
+
+    def invalid_now(self, channel: str, raw: str, error: str) -> None:
+        event = self.invalid(channel, raw, error)
+        if event is not None:
+            self.mailbox.put(event, unkeyed=True)
+
+    def gap(self, gap: Gap) -> None:
+        self.mailbox.put(gap, unkeyed=True)
+
+    def wake(self) -> None:
+        self._wake.set()
