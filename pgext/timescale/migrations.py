@@ -22,9 +22,9 @@ module imports it to declare hypertables); see :mod:`pgext.seam`.
 
 from __future__ import annotations
 
-import pprint
 from typing import Any
 
+import black
 from piccolo import __VERSION__ as PICCOLO_VERSION
 from piccolo.apps.migrations.commands.base import BaseMigrationManager
 
@@ -111,11 +111,22 @@ def render_migration(
         description=description,
         previous_name=PREVIOUS_NAME,
         state_name=STATE_NAME,
-        previous=pprint.pformat(previous, width=88, sort_dicts=True),
-        state=pprint.pformat(target, width=88, sort_dicts=True),
+        previous=repr(_sorted(previous)),
+        state=repr(_sorted(target)),
     )
     compile(text, "<pgext migration>", "exec")  # never write a broken file
-    return text
+    # Formatted like Piccolo's own migration files.
+    formatted: str = black.format_str(text, mode=black.FileMode(line_length=82))
+    return formatted
+
+
+def _sorted(value: Any) -> Any:
+    """Dicts with sorted keys, so equal states print the same."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
 
 
 async def write_timescale_migration(app_config: Any, description: str = "") -> Any:

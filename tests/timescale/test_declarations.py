@@ -112,8 +112,10 @@ def test_interval_of_the_wrong_type() -> None:
 def test_bad_columnstore_and_space_settings() -> None:
     with pytest.raises(HypertableDeclarationError, match="segment_by column 'nope'"):
         hypertable("ts", columnstore=Columnstore(segment_by=["nope"]))(_table("Cs1"))
-    with pytest.raises(HypertableDeclarationError, match="order_by item"):
+    with pytest.raises(HypertableDeclarationError, match="order_by column 'ts; DROP'"):
         hypertable("ts", columnstore=Columnstore(order_by=["ts; DROP"]))(_table("Cs2"))
+    with pytest.raises(HypertableDeclarationError, match="order_by item"):
+        hypertable("ts", columnstore=Columnstore(order_by=[7]))(_table("Cs4"))  # type: ignore[list-item]
     with pytest.raises(HypertableDeclarationError, match="order_by column"):
         hypertable("ts", columnstore=Columnstore(order_by=["x DESC"]))(_table("Cs3"))
     with pytest.raises(HypertableDeclarationError, match="partitions"):
