@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from piccolo.table import Table
 from pgext import seam
 from pgext.engine import PgextEngine
 from pgext.errors import InvalidValue
-from pgext.postgis.codec import encode_array
+from pgext.postgis.codec import encode_array, gc_paused
 from pgext.postgis.columns import SpatialColumn
 from pgext.postgis.errors import InvalidGeometry
 from pgext.postgis.values import check_array, to_geometry
@@ -37,6 +38,7 @@ Row = Mapping[str, Any] | Sequence[Any]
 def _resolve_columns(
     table: type[Table], columns: Sequence[Column | str] | None, first: Row | None
 ) -> list[Column]:
+    # Checked before any connection is opened.
     by_name = {seam.column_name(c): c for c in seam.table_columns(table)}
     if columns is None:
         if not isinstance(first, Mapping):
@@ -53,14 +55,21 @@ def _resolve_columns(
     return resolved
 
 
-def _spatial_values(column: SpatialColumn, values: list[Any], offset: int) -> list[Any]:
+def _spatial_values(
+    column: SpatialColumn, values: Sequence[Any], offset: int
+) -> list[Any]:
     """Check and encode one column of a batch."""
     name = seam.column_name(column)
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        array = values
+    else:
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
     # Text, dicts and bytes need parsing one by one; shapely values do not.
     pending = ~shapely.is_geometry(array)
     pending[pending] = [value is not None for value in array[pending]]
+    if pending.any():
+        array = array.copy()
     for index in np.flatnonzero(pending):
         try:
             array[index] = to_geometry(array[index], column.spec, name)
@@ -81,22 +90,34 @@ def _shift_row(error: InvalidGeometry, offset: int) -> InvalidGeometry:
     return type(error)(problem, error.column)
 
 
-def _prepare(
-    batch: list[Row], columns: list[Column], offset: int
-) -> list[tuple[Any, ...]]:
+def _transpose(batch: list[Row], columns: list[Column]) -> list[Sequence[Any]]:
+    """Rows -> one list per column (zip/itemgetter transpose in C)."""
     names = [seam.column_name(c) for c in columns]
-    if batch and isinstance(batch[0], Mapping):
-        records = [tuple(row[n] for n in names) for row in batch]  # type: ignore[call-overload]
-    else:
-        records = [tuple(row) for row in batch]
-    for position, column in enumerate(columns):
-        if isinstance(column, SpatialColumn):
-            encoded = _spatial_values(column, [r[position] for r in records], offset)
-            records = [
-                (*r[:position], value, *r[position + 1 :])
-                for r, value in zip(records, encoded, strict=True)
-            ]
-    return records
+    if isinstance(batch[0], Mapping):
+        try:
+            return [list(map(itemgetter(name), batch)) for name in names]
+        except (KeyError, TypeError) as error:
+            raise InvalidValue(
+                f"copy_rows: every row needs the keys {names} ({error!r} missing)"
+            ) from None
+    if set(map(len, batch)) != {len(columns)}:
+        raise InvalidValue(
+            f"copy_rows: rows must have {len(columns)} values (one per column)"
+        )
+    return list(zip(*batch, strict=True))
+
+
+def _records(
+    data: list[Sequence[Any]], columns: list[Column], offset: int
+) -> list[tuple[Any, ...]]:
+    """Columns of one batch -> COPY records, spatial values checked and
+    encoded with one shapely call per column."""
+    data = list(data)
+    with gc_paused(len(data[0]) if data else 0):
+        for position, column in enumerate(columns):
+            if isinstance(column, SpatialColumn):
+                data[position] = _spatial_values(column, data[position], offset)
+        return list(zip(*data, strict=True))
 
 
 def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -125,23 +146,70 @@ async def copy_rows(
     """
     if batch_size < 1:
         raise InvalidValue("copy_rows: batch_size must be at least 1")
-    engine = seam.table_engine(table)
-    if not isinstance(engine, PgextEngine):
-        raise InvalidValue("copy_rows needs the table to run on a PgextEngine")
     batches = _batches(rows, batch_size)
     first = next(batches, None)
     if first is None:
         return 0
     resolved = _resolve_columns(table, columns, first[0])
-    names = [seam.column_name(c) for c in resolved]
+
+    def column_batches() -> Iterator[list[Sequence[Any]]]:
+        batch: list[Row] | None = first
+        while batch is not None:
+            yield _transpose(batch, resolved)
+            batch = next(batches, None)
+
+    return await _copy(table, resolved, column_batches(), progress)
+
+
+async def copy_columns(
+    table: type[Table],
+    data: Mapping[Column | str, Sequence[Any]],
+    *,
+    batch_size: int = 100_000,
+    progress: Progress | None = None,
+) -> int:
+    """Load column-oriented data (column -> equally long sequence, e.g. a
+    numpy array of shapely geometries) by binary COPY; return the row count.
+
+    The fastest way in: no per-row Python objects are built besides the
+    records asyncpg needs.  Same checks, atomicity and ``progress`` as
+    :func:`copy_rows`.
+    """
+    if batch_size < 1:
+        raise InvalidValue("copy_columns: batch_size must be at least 1")
+    if not data:
+        return 0
+    resolved = _resolve_columns(table, list(data), None)
+    sequences = list(data.values())
+    lengths = {len(values) for values in sequences}
+    if len(lengths) != 1:
+        raise InvalidValue(f"copy_columns: columns differ in length {sorted(lengths)}")
+    total = lengths.pop()
+
+    def column_batches() -> Iterator[list[Sequence[Any]]]:
+        for start in range(0, total, batch_size):
+            yield [values[start : start + batch_size] for values in sequences]
+
+    return await _copy(table, resolved, column_batches(), progress)
+
+
+async def _copy(
+    table: type[Table],
+    columns: list[Column],
+    batches: Iterator[list[Sequence[Any]]],
+    progress: Progress | None,
+) -> int:
+    engine = seam.table_engine(table)
+    if not isinstance(engine, PgextEngine):
+        raise InvalidValue("bulk COPY needs the table to run on a PgextEngine")
+    names = [seam.column_name(c) for c in columns]
     loaded = 0
     async with AsyncExitStack() as stack:
         connection = await stack.enter_async_context(engine.connection())
         if not connection.is_in_transaction():
             await stack.enter_async_context(connection.transaction())
-        batch: list[Row] | None = first
-        while batch is not None:
-            records = _prepare(batch, resolved, loaded)
+        for batch in batches:
+            records = _records(batch, columns, loaded)
             await connection.copy_records_to_table(
                 seam.table_name(table),
                 records=records,
@@ -151,5 +219,4 @@ async def copy_rows(
             loaded += len(records)
             if progress is not None:
                 progress(loaded)
-            batch = next(batches, None)
     return loaded

@@ -111,6 +111,13 @@ def using_expression(column: str, current: ColumnType, target: ColumnType) -> st
         and target.geometry_type != current.geometry_type
     ):
         expression = f"ST_Multi({expression})"
+    elif current.geometry_type == "Multi" + target.geometry_type:
+        # Back from a Multi* type: single-part values unwrap; a value with
+        # several parts fails the cast, and the migration rolls back.
+        expression = (
+            f"CASE WHEN ST_NumGeometries({expression}) = 1 "
+            f"THEN ST_GeometryN({expression}, 1) ELSE {expression} END"
+        )
     return f"({expression})::{target.sql}"
 
 

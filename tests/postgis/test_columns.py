@@ -80,7 +80,9 @@ def test_bad_declarations_are_refused(kwargs: dict[str, object]) -> None:
 
 
 @pytest.mark.postgres
-async def test_ddl_creates_typed_columns_and_gist_indexes(pg_engine: PgextEngine) -> None:
+async def test_ddl_creates_typed_columns_and_gist_indexes(
+    pg_engine: PgextEngine,
+) -> None:
     await recreate_tables(pg_engine, IoColumnsPlace)
     rows = await IoColumnsPlace.raw(
         "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type "

@@ -11,7 +11,7 @@ from piccolo.table import Table
 from pgext.engine import PgextEngine
 from pgext.errors import InvalidValue
 from pgext.postgis import Geography, Geometry
-from pgext.postgis.copy import copy_rows
+from pgext.postgis.copy import copy_columns, copy_rows
 from pgext.postgis.errors import (
     CoordinateOutOfRange,
     GeometryParseError,
@@ -113,3 +113,24 @@ async def test_copy_argument_errors(table: type[IoCopyPoint]) -> None:
         await copy_rows(table, [{"nope": 1}])
     with pytest.raises(InvalidValue):
         await copy_rows(table, [{"name": "a"}], batch_size=0)
+
+
+@pytest.mark.postgres
+async def test_copy_columns_numpy_and_lists(table: type[IoCopyPoint]) -> None:
+    points = shapely.points(np.arange(40.0).reshape(20, 2))
+    seen: list[int] = []
+    count = await copy_columns(
+        table,
+        {table.name: [f"p{i}" for i in range(20)], "location": points},
+        batch_size=8,
+        progress=seen.append,
+    )
+    assert count == 20 and seen == [8, 16, 20]
+    stored = await table.select(table.name, table.location).order_by(table.id)
+    assert stored[19]["name"] == "p19" and stored[19]["location"].equals(points[19])
+    with pytest.raises(InvalidValue, match="length"):
+        await copy_columns(table, {"name": ["a"], "location": points})
+    mixed = np.array([shapely.Point(0, 0), "POINT(1 1)", "POLYGON((0 0,1 0,1 1,0 0))"])
+    with pytest.raises(GeometryTypeMismatch, match="row 2"):
+        await copy_columns(table, {"location": mixed.astype(object)})
+    assert await table.count() == 20

@@ -1,0 +1,206 @@
+"""Auto migrations through the real ``piccolo`` CLI: create, no-op, and
+srid / dimension / subtype changes that really alter the database, both ways."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from pgext.postgis.migrations import ColumnType, target_type, using_expression
+
+pytestmark = pytest.mark.postgres
+
+APP = "pgx_io_geo"
+TABLE = "pgx_io_mig_place"
+REPO = Path(__file__).resolve().parents[2]
+PICCOLO = Path(sys.executable).with_name("piccolo")
+
+TABLES = """
+from piccolo.columns import Varchar
+from piccolo.table import Table
+
+from pgext.postgis import Geometry
+
+
+class MigPlace(Table, tablename="{table}"):
+    name = Varchar()
+    location = Geometry({args})
+"""
+
+
+def write_tables(root: Path, args: str) -> None:
+    (root / APP / "tables.py").write_text(TABLES.format(table=TABLE, args=args))
+
+
+@pytest.fixture
+def project(tmp_path: Path, postgres_dsn: str) -> tuple[Path, dict[str, str]]:
+    app = tmp_path / APP
+    (app / "piccolo_migrations").mkdir(parents=True)
+    (app / "__init__.py").write_text("")
+    (app / "piccolo_migrations" / "__init__.py").write_text("")
+    (app / "piccolo_app.py").write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            from piccolo.conf.apps import AppConfig
+            from {APP}.tables import MigPlace
+
+            APP_CONFIG = AppConfig(
+                app_name="{APP}",
+                migrations_folder_path=os.path.join(
+                    os.path.dirname(__file__), "piccolo_migrations"
+                ),
+                table_classes=[MigPlace],
+            )
+            """
+        )
+    )
+    (tmp_path / "pgx_io_geo_conf.py").write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            from piccolo.conf.apps import AppRegistry
+            from pgext.engine import PgextEngine
+
+            DB = PgextEngine(
+                config={{"dsn": os.environ["PGX_IO_GEO_DSN"]}}, extensions=("postgis",)
+            )
+            APP_REGISTRY = AppRegistry(apps=["{APP}.piccolo_app"])
+            """
+        )
+    )
+    env = dict(os.environ)
+    env.update(
+        PICCOLO_CONF="pgx_io_geo_conf",
+        PGX_IO_GEO_DSN=postgres_dsn,
+        PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]),
+    )
+    return tmp_path, env
+
+
+def piccolo(root: Path, env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [str(PICCOLO), "migrations", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output, output
+    return output
+
+
+async def column_state(dsn: str) -> tuple[str, list[str], list[str]]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        column_type = await connection.fetchval(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = $1::regclass AND attname = 'location'",
+            TABLE,
+        )
+        values = await connection.fetch(
+            f"SELECT ST_AsEWKT(location, 3) AS v FROM {TABLE} ORDER BY id"
+        )
+        indexes = await connection.fetch(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = $1", TABLE
+        )
+    finally:
+        await connection.close()
+    return (
+        str(column_type),
+        [str(r["v"]) for r in values],
+        [str(r["indexdef"]) for r in indexes if "gist" in r["indexdef"]],
+    )
+
+
+async def execute(dsn: str, sql: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def test_auto_migrations_create_and_really_alter(
+    project: tuple[Path, dict[str, str]], postgres_dsn: str
+) -> None:
+    root, env = project
+    await execute(postgres_dsn, f"DROP TABLE IF EXISTS {TABLE}")
+    await execute(
+        postgres_dsn,
+        "CREATE TABLE IF NOT EXISTS migration (id SERIAL PRIMARY KEY, name VARCHAR(200), "
+        "app_name VARCHAR(200), ran_on TIMESTAMP DEFAULT current_timestamp)",
+    )
+    await execute(postgres_dsn, f"DELETE FROM migration WHERE app_name = '{APP}'")
+
+    write_tables(root, '"Point", srid=4326')
+    piccolo(root, env, "new", APP, "--auto")
+    folder = root / APP / "piccolo_migrations"
+    (migration,) = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
+    text = migration.read_text()
+    assert "from pgext.postgis.columns import Geometry" in text
+    assert '"srid": 4326' in text and '"geometry_type": "Point"' in text
+    piccolo(root, env, "forwards", APP)
+    column_type, _, indexes = await column_state(postgres_dsn)
+    assert column_type == "geometry(Point,4326)"
+    assert len(indexes) == 1 and "(location)" in indexes[0]
+    assert "No changes detected" in piccolo(root, env, "new", APP, "--auto")
+
+    await execute(
+        postgres_dsn,
+        f"INSERT INTO {TABLE} (name, location) VALUES ('a', 'SRID=4326;POINT(10 20)')",
+    )
+
+    # srid: the values are transformed, not relabelled.
+    write_tables(root, '"Point", srid=3857')
+    piccolo(root, env, "new", APP, "--auto")
+    piccolo(root, env, "forwards", APP)
+    column_type, values, indexes = await column_state(postgres_dsn)
+    assert column_type == "geometry(Point,3857)"
+    assert values == ["SRID=3857;POINT(1113194.908 2273030.927)"]
+    assert len(indexes) == 1
+    assert "No changes detected" in piccolo(root, env, "new", APP, "--auto")
+
+    # dimension and subtype together.
+    write_tables(root, '"MultiPoint", srid=3857, dimension="XYZ"')
+    piccolo(root, env, "new", APP, "--auto")
+    piccolo(root, env, "forwards", APP)
+    column_type, values, _ = await column_state(postgres_dsn)
+    assert column_type == "geometry(MultiPointZ,3857)"
+    assert values == ["SRID=3857;MULTIPOINT(1113194.908 2273030.927 0)"]
+
+    # Backwards, one step at a time.
+    piccolo(root, env, "backwards", APP, "--auto_agree=True")
+    column_type, values, _ = await column_state(postgres_dsn)
+    assert column_type == "geometry(Point,3857)"
+    assert values == ["SRID=3857;POINT(1113194.908 2273030.927)"]
+    piccolo(root, env, "backwards", APP, "--auto_agree=True")
+    column_type, values, _ = await column_state(postgres_dsn)
+    assert column_type == "geometry(Point,4326)"
+    assert values == ["SRID=4326;POINT(10 20)"]
+    # Never touched PostGIS's own objects.
+    await execute(postgres_dsn, "SELECT count(*) FROM spatial_ref_sys")
+
+
+def test_using_expressions() -> None:
+    geog = ColumnType("geography", "Point", 4326, "XY")
+    target = target_type(geog, {"dimension": "XYZ"})
+    assert using_expression("g", geog, target) == (
+        '(ST_Force3DZ("g"::geometry))::geography(PointZ,4326)'
+    )
+    unknown = ColumnType("geometry", "LineString", 0, "XYM")
+    target = target_type(unknown, {"srid": 4326, "geometry_type": "multilinestring"})
+    assert using_expression("g", unknown, target) == (
+        '(ST_Multi(ST_SetSRID("g", 4326)))::geometry(MultiLineStringM,4326)'
+    )
+    with pytest.raises(ValueError):
+        target_type(unknown, {"dimension": "XYQ"})
