@@ -21,10 +21,10 @@ from pgext import seam
 from pgext.capabilities import DETECT_SQL, Capabilities
 from pgext.errors import PgextError
 from pgext.timescale import sql
+from pgext.timescale.aggregates import aggregate_spec
 from pgext.timescale.errors import NotAHypertable, TimescaleError
 from pgext.timescale.intervals import parse_interval
 from pgext.timescale.plan import collect_state, empty_state, plan
-from pgext.timescale.aggregates import aggregate_spec
 from pgext.timescale.spec import IntervalLike, hypertable_spec, require_spec
 from pgext.timescale.sql import Statement
 

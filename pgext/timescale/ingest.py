@@ -91,9 +91,16 @@ async def bulk_insert(
     names = _columns(table, columns)
     report: Progress | None = _print_progress if progress is True else progress or None
     engine = engine_of(table, engine)
+    batches = _batches(rows, batch_size).__aiter__()
+    first = await anext(batches, None)
+    if first is None:
+        return 0
+    second = await anext(batches, None)
     total = 0
-    async with connection_of(engine) as connection, connection.transaction():
-        async for batch in _batches(rows, batch_size):
+    async with connection_of(engine) as connection:
+
+        async def copy(batch: list[Any]) -> None:
+            nonlocal total
             records = (
                 batch
                 if isinstance(batch[0], tuple)
@@ -108,6 +115,16 @@ async def bulk_insert(
             total += len(batch)
             if report is not None:
                 report(total)
+
+        if second is None:
+            # One COPY is atomic on its own: no transaction round trips.
+            await copy(first)
+        else:
+            async with connection.transaction():
+                await copy(first)
+                await copy(second)
+                async for batch in batches:
+                    await copy(batch)
     if progress is True:
         print(file=sys.stderr)
     return total

@@ -83,7 +83,7 @@ async def test_bad_input_writes_nothing(table: type[InReading]) -> None:
         await bulk_insert(table, rows(3), batch_size=0)
     good = rows(5)
     bad = [*good, (START, "not a number", 1.0, "x")]
-    with pytest.raises(Exception):  # noqa: B017,PT011 - asyncpg's own encoding error
+    with pytest.raises(Exception):  # noqa: B017 - asyncpg's own encoding error
         await bulk_insert(
             table, bad, columns=["ts", "device_id", "value", "label"], batch_size=2
         )

@@ -83,7 +83,9 @@ from {app}.tables import MigMetric, MigMetricDaily, MigMetricHourly
 
 APP_CONFIG = AppConfig(
     app_name="{app}",
-    migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
+    migrations_folder_path=os.path.join(
+        os.path.dirname(__file__), "piccolo_migrations"
+    ),
     table_classes=[MigMetric, MigMetricHourly, MigMetricDaily],
 )
 """
@@ -163,7 +165,8 @@ async def _server_state(engine: PgextEngine) -> dict[str, Any]:
             "WHERE view_name LIKE 'mig_metric%' ORDER BY view_name"
         )
         jobs = await connection.fetch(
-            "SELECT proc_name, config::text AS config FROM timescaledb_information.jobs j "
+            "SELECT proc_name, config::text AS config "
+            "FROM timescaledb_information.jobs j "
             "WHERE j.hypertable_name = 'mig_metric' ORDER BY proc_name"
         )
     return {
@@ -239,7 +242,7 @@ def test_migration_file_is_valid_python_with_plain_data(tmp_path: Path) -> None:
     }
     text = render_migration("2026-01-01T00:00:00:000000", "app", "d'esc", {}, state)
     namespace: dict[str, Any] = {}
-    exec(compile(text, "m.py", "exec"), namespace)  # noqa: S102
+    exec(compile(text, "m.py", "exec"), namespace)
     assert namespace["PGEXT_TIMESCALE_STATE"] == state
     assert namespace["DESCRIPTION"] == "d'esc"
     assert textwrap.dedent(text).startswith('"""TimescaleDB objects')
