@@ -50,6 +50,7 @@ const { values: opts } = parseArgs({
 })
 
 const log = (...a) => console.error('[pglite-server]', ...a)
+const debug = process.env.PGLITE_SERVER_DEBUG ? log : () => {}
 // Settings every client expects; re-applied after RESET ALL / DISCARD ALL.
 const SESSION_DEFAULTS = 'SET search_path TO public; SET client_min_messages TO notice'
 
@@ -74,12 +75,51 @@ function* messages(buf) {
     off += len
   }
 }
+let db = null
+let server = null
+let ready = false
+const clients = new Set()
+const EMPTY = Buffer.alloc(0)
+const COPY_IN_RE = /^\s*COPY\b[\s\S]*\bFROM\s+STDIN\b([\s\S]*)$/i
 const int32 = (n) => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b }
 
+// ---- shutdown --------------------------------------------------------------
+let stopping = false
+async function shutdown(why) {
+  if (stopping) return
+  stopping = true
+  log(`stopping (${why})`)
+  server?.close()
+  for (const c of clients) c.socket.destroy()
+  await db?.close().catch(() => {}) // flushes a --data-dir
+  process.exit(0)
+}
+function fail(err) {
+  if (!ready) process.stdout.write(JSON.stringify({ ready: false, error: String(err?.message ?? err) }) + '\n')
+  log(err)
+  process.exit(1)
+}
+// Installed before the slow start-up, so an early exit of the parent counts too.
+process.on('SIGTERM', () => shutdown('SIGTERM'))
+process.on('SIGINT', () => shutdown('SIGINT'))
+if (!opts['ignore-stdin']) {
+  // The parent holds our stdin pipe; EOF means it exited (even if killed).
+  process.stdin.on('end', () => shutdown('stdin closed'))
+  process.stdin.on('error', () => shutdown('stdin error'))
+  process.stdin.resume()
+}
+if (opts['parent-pid']) {
+  const ppid = Number(opts['parent-pid'])
+  setInterval(() => {
+    try { process.kill(ppid, 0) } catch { shutdown('parent gone') }
+  }, 1000).unref()
+}
+
 // ---- the database ----------------------------------------------------------
-const db = await PGlite.create({
+db = await PGlite.create({
+  // No `database` option: PGlite's session is in template1 on a new data dir
+  // but in the named database on reopen. Client's database names are ignored.
   dataDir: opts['data-dir'] ? path.resolve(opts['data-dir']) : undefined,
-  database: 'postgres',
   extensions: { timescaledb },
 }).catch(fail)
 await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb;' + SESSION_DEFAULTS).catch(fail)
@@ -111,7 +151,6 @@ async function exec(msg) {
 
 // ---- clients and the scheduler ---------------------------------------------
 let nextId = 1
-const clients = new Set()
 const waiting = [] // clients with queued messages, in arrival order
 let owner = null // client whose turn it is
 let running = false
@@ -125,8 +164,9 @@ class Client {
     this.inbox = [] // frontend messages waiting for a turn
     this.queued = false
     this.closed = false
-    this.status = 'I' // last ReadyForQuery status: I idle, T in tx, E failed tx
-    this.inCopy = false
+    this.copy = null // buffered COPY ... FROM STDIN messages, see run()
+    this.reset = false // sent RESET ALL / DISCARD ALL: re-apply SESSION_DEFAULTS
+    this.relisten = false // sent (UN)LISTEN: re-sync the session's channels
     this.stmts = new Set() // backend names of this client's prepared statements
     this.channels = new Set()
     this.prefix = `pgx${this.id}_`
@@ -136,7 +176,17 @@ class Client {
 
 function enqueue(c) {
   if (!c.queued && c !== owner) { c.queued = true; waiting.push(c) }
-  if (!running) { running = true; pump().finally(() => { running = false }) }
+  kick()
+}
+function kick() {
+  if (running) return
+  running = true
+  pump().finally(() => {
+    running = false
+    // Work may have arrived while finishing; an owner idling mid-transaction
+    // is not work (its next message kicks us).
+    if (owner ? owner.inbox.length || owner.closed : waiting.length) kick()
+  })
 }
 
 async function pump() {
@@ -149,36 +199,70 @@ async function pump() {
     const c = owner
     if (c.closed) { await cleanup(c); owner = null; continue }
     const msg = c.inbox.shift()
-    if (!msg) return // owner is inside a transaction/sequence: wait for its next message
+    if (!msg) { watchHold(c); return } // mid-transaction/sequence: wait for its next message
+    if (msg === TERMINATE) { hangUp(c); continue } // closed now: cleanup next
     const { out, idle } = await run(c, msg)
     c.send(out)
-    if (idle) {
+    if (idle && !c.closed) {
       owner = null
       if (c.inbox.length) enqueue(c) // back of the line: turns alternate fairly
     }
   }
 }
 
+// A test awaiting connection B while connection A sits in a transaction hangs
+// for ever: say so on stderr.
+let holdTimer
+function watchHold(c) {
+  clearTimeout(holdTimer)
+  holdTimer = setTimeout(() => {
+    if (owner === c && waiting.length) {
+      log(`client #${c.id} holds the session (open transaction?) while ${waiting.length} wait`)
+    }
+  }, 10000).unref()
+}
+
 // Execute one client message during its turn; returns the filtered response.
 async function run(c, msg) {
   const type = String.fromCharCode(msg[0])
-  if (type === 'Q' || type === 'P') trackListen(c, msg, type)
+  debug(`#${c.id} ${type} ${msg.length}B`)
+  // PGlite cannot resume a COPY FROM STDIN across calls (the WebAssembly
+  // aborts), so the query, its CopyData and the CopyDone/CopyFail go in as one
+  // call; the client gets a CopyInResponse from us meanwhile. (Only the simple
+  // query protocol is handled; asyncpg and psycopg use that for COPY.)
+  let batch = null
+  if (c.copy) {
+    c.copy.push(msg)
+    if (type === 'd' || type === 'H' || type === 'S') return { out: EMPTY, idle: false }
+    batch = Buffer.concat(c.copy)
+    c.copy = null
+  } else if (type === 'Q') {
+    const sql = readCstr(msg, 5)[0]
+    const m = COPY_IN_RE.exec(sql)
+    if (m) {
+      c.copy = [msg]
+      const binary = /\bbinary\b/i.test(m[1]) ? 1 : 0
+      return { out: frame('G', Buffer.from([binary]), Buffer.alloc(2)), idle: false }
+    }
+    trackListen(c, sql)
+  } else if (type === 'P') {
+    trackListen(c, readCstr(msg, readCstr(msg, 5)[1])[0])
+  }
   if (type === 'P') {
-    // Renamed statements are named, and a named one must not exist yet: close
-    // the previous one first (the unnamed one is silently replaced in PG).
-    const name = c.prefix + readCstr(msg, 5)[0]
-    await exec(frame('C', Buffer.from('S'), cstr(name)))
-    c.stmts.add(name)
+    const [name] = readCstr(msg, 5)
+    // The unnamed statement becomes a named one, and PG refuses to re-Parse a
+    // named statement: close the previous one (PG replaces the unnamed one).
+    if (name === '') await exec(frame('C', Buffer.from('S'), cstr(c.prefix)))
+    c.stmts.add(c.prefix + name)
   }
-  const res = await exec(renameStatement(c, msg, type))
-  let out = filter(res)
+  const out = filter(await exec(batch ?? renameStatement(c, msg, type)), !!batch)
+  // The tags come with Execute, ReadyForQuery with the later Sync: remember.
+  c.reset ||= out.reset
+  c.relisten ||= out.listen
   if (out.status) {
-    c.status = out.status
-    c.inCopy = false
     // Internal statements only at a sync point, where a simple query is safe.
-    if (out.reset || out.listen) await afterSync(out)
+    if (c.reset || c.relisten) await afterSync(c)
   }
-  if (out.copyIn) c.inCopy = true
   return { out: out.buf, idle: out.status === 'I' }
 }
 
@@ -202,43 +286,42 @@ function renameStatement(c, msg, type) {
 }
 
 // Scan a backend response: drop notifications (routed to listeners instead)
-// and note the things the scheduler must react to.
-function filter(res) {
+// and the CopyInResponse already sent, and note what the scheduler must react to.
+function filter(res, dropCopyIn = false) {
   const keep = []
-  const info = { buf: res, status: null, reset: false, listen: false, copyIn: false }
+  let dropped = false
+  const info = { buf: res, status: null, reset: false, listen: false }
   for (const [t, m] of messages(res)) {
-    if (t === 'A') { route(m); continue }
+    if (t === 'A') { route(m); dropped = true; continue }
+    if (t === 'G' && dropCopyIn) { dropped = true; continue }
     keep.push(m)
     if (t === 'Z') info.status = String.fromCharCode(m[5])
-    else if (t === 'G') info.copyIn = true
     else if (t === 'C') {
       const tag = readCstr(m, 5)[0]
       if (tag === 'RESET' || tag === 'DISCARD ALL') info.reset = true
       if (tag === 'LISTEN' || tag === 'UNLISTEN') info.listen = true
     }
   }
-  if (keep.length !== [...messages(res)].length) info.buf = Buffer.concat(keep)
+  if (dropped) info.buf = Buffer.concat(keep)
   return info
 }
 
 // Runs after a client's sync point (still in its turn), before it is answered.
-async function afterSync({ reset, listen }) {
-  let sql = reset ? SESSION_DEFAULTS + ';' : ''
-  if (listen) {
+async function afterSync(c) {
+  let sql = c.reset ? SESSION_DEFAULTS + ';' : ''
+  if (c.relisten) {
     // Another client's UNLISTEN * (asyncpg's pool reset sends one) must not
     // silence the rest: make the session listen to exactly the union.
     const all = new Set([...clients].flatMap((x) => [...x.channels]))
     sql += 'UNLISTEN *;' + [...all].map((ch) => `LISTEN "${ch.replace(/"/g, '""')}";`).join('')
   }
+  c.reset = c.relisten = false
   filter(await exec(frame('Q', cstr(sql))))
 }
 
 // Remember which channels a client LISTENs to, from the SQL text it sends.
 const LISTEN_RE = /\b(UN)?LISTEN\s+("(?:[^"]|"")+"|\*|[\p{L}_][\p{L}\p{N}_$]*)/giu
-function trackListen(c, msg, type) {
-  let off = 5
-  if (type === 'P') off = readCstr(msg, off)[1]
-  const sql = readCstr(msg, off)[0]
+function trackListen(c, sql) {
   for (const [, un, raw] of sql.matchAll(LISTEN_RE)) {
     const ch = raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw.toLowerCase()
     if (!un) c.channels.add(ch)
@@ -255,7 +338,7 @@ function route(m) {
 
 // A client went away: end whatever it left half done and drop its statements.
 async function cleanup(c) {
-  if (c.inCopy) await exec(frame('f', cstr('client disconnected')))
+  c.copy = null // a buffered COPY never reached the backend
   const st = filter(await exec(frame('S'))).status // ends a half-sent sequence
   if (st && st !== 'I') await exec(frame('Q', cstr('ROLLBACK')))
   if (c.stmts.size) {
@@ -267,19 +350,26 @@ async function cleanup(c) {
 // ---- sockets ---------------------------------------------------------------
 const SSL_REQUEST = 80877103
 const GSS_REQUEST = 80877104
-const CANCEL_REQUEST = 80877102
+
+const TERMINATE = Symbol('terminate')
+function hangUp(c) {
+  c.socket.end(() => c.socket.destroy())
+  onClose(c)
+}
 
 function onData(c, data) {
+  if (c.closed) return
   c.buf = Buffer.concat([c.buf, data])
   for (;;) {
     if (!c.started) { // startup-phase packets: int32 length, int32 code, ...
       if (c.buf.length < 8) return
       const len = c.buf.readInt32BE(0)
+      if (len < 8 || len > 1 << 16) { c.socket.destroy(); return } // not PostgreSQL
       if (c.buf.length < len) return
       const code = c.buf.readInt32BE(4)
       c.buf = c.buf.subarray(len)
       if (code === SSL_REQUEST || code === GSS_REQUEST) { c.socket.write('N'); continue }
-      if (code >> 16 !== 3) { c.socket.destroy(); return } // CancelRequest etc.: unsupported
+      if (code >> 16 !== 3) { c.socket.destroy(); return } // CancelRequest: unsupported
       // StartupMessage: the backend session already exists, so answer it here
       // (no password needed; user/database/options are ignored).
       c.started = true
@@ -289,10 +379,16 @@ function onData(c, data) {
     }
     if (c.buf.length < 5) return
     const len = 1 + c.buf.readInt32BE(1)
+    if (len < 5) { c.socket.destroy(); return }
     if (c.buf.length < len) return
     const msg = c.buf.subarray(0, len)
     c.buf = c.buf.subarray(len)
-    if (msg[0] === 0x58 /* 'X' Terminate */) { c.socket.end(); return }
+    if (msg[0] === 0x58 /* 'X' Terminate */) {
+      // Answer at once unless earlier messages still wait for their turn: the
+      // client (asyncpg's close()) waits for us to close the socket.
+      if (c.inbox.length) { c.inbox.push(TERMINATE); enqueue(c) } else hangUp(c)
+      return
+    }
     c.inbox.push(msg)
     enqueue(c)
   }
@@ -306,7 +402,7 @@ function onClose(c) {
   enqueue(c) // cleanup() runs in the client's turn
 }
 
-const server = net.createServer((socket) => {
+server = net.createServer((socket) => {
   const c = new Client(socket)
   clients.add(c)
   socket.setNoDelay(true)
@@ -317,38 +413,9 @@ const server = net.createServer((socket) => {
 server.on('error', fail)
 server.listen(Number(opts.port), opts.host, () => {
   const { port } = server.address()
+  ready = true
   process.stdout.write(JSON.stringify({
     ready: true, host: opts.host, port, timescaledb: versions.ts, postgres: versions.pg,
   }) + '\n')
 })
 
-// ---- shutdown --------------------------------------------------------------
-let stopping = false
-async function shutdown(why) {
-  if (stopping) return
-  stopping = true
-  log(`stopping (${why})`)
-  server.close()
-  for (const c of clients) c.socket.destroy()
-  await db.close().catch(() => {}) // flushes a --data-dir
-  process.exit(0)
-}
-function fail(err) {
-  process.stdout.write(JSON.stringify({ ready: false, error: String(err?.message ?? err) }) + '\n')
-  log(err)
-  process.exit(1)
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'))
-process.on('SIGINT', () => shutdown('SIGINT'))
-if (!opts['ignore-stdin']) {
-  // The parent holds our stdin pipe; EOF means it exited (even if killed).
-  process.stdin.on('end', () => shutdown('stdin closed'))
-  process.stdin.on('error', () => shutdown('stdin error'))
-  process.stdin.resume()
-}
-if (opts['parent-pid']) {
-  const ppid = Number(opts['parent-pid'])
-  setInterval(() => {
-    try { process.kill(ppid, 0) } catch { shutdown('parent gone') }
-  }, 1000).unref()
-}
