@@ -10,12 +10,15 @@ from shapely import Point, box
 
 from pgext.engine import PgextEngine
 from pgext.postgis import Geography, Geometry, SRIDMismatch
+from pgext.postgis import sql as sql_module
 from pgext.postgis.measure import D
 from pgext.postgis.query_errors import (
     InvalidRelatePattern,
     SpatialQueryError,
+    UnknownSRIDUnits,
     UnsupportedOperation,
 )
+from pgext.postgis.sql import load_srid_units
 from tests.helpers import recreate_tables
 
 pytestmark = pytest.mark.postgres
@@ -298,3 +301,50 @@ def test_sql_is_index_friendly_and_parameterised() -> None:
     )
     assert sql.index("ST_DWithin") < sql.index("ST_Distance")
     assert '"q_store"."location"::geography' in sql
+
+
+async def test_objects_and_get_or_create_style_queries(data: None) -> None:
+    shops = await QStore.objects().where(
+        QStore.location.within(QStore.region.boundary) & (QStore.name != "s3")
+    )
+    assert sorted(s.name for s in shops) == ["s1", "s2"]
+    first = (
+        await QStore.objects().where(QStore.location.intersects(Point(6, 6))).first()
+    )
+    assert first is not None and first.name == "s2"
+    assert shapely.equals(first.location, Point(6, 6))
+
+
+class QNewYork(Table):
+    """NAD83 / New York Long Island, in US survey feet: not built in."""
+
+    name = Varchar()
+    pos = Geometry("Point", srid=2263)
+
+
+async def test_srid_units_loaded_from_spatial_ref_sys(pg_engine: PgextEngine) -> None:
+    await recreate_tables(pg_engine, QNewYork)
+    await QNewYork.insert(
+        QNewYork(name="here", pos=shapely.set_srid(Point(1_000_000, 200_000), 2263)),
+        QNewYork(
+            name="1000 ft east", pos=shapely.set_srid(Point(1_001_000, 200_000), 2263)
+        ),
+    )
+    here = shapely.set_srid(Point(1_000_000, 200_000), 2263)
+    if 2263 not in sql_module._UNITS:
+        with pytest.raises(UnknownSRIDUnits, match="load_srid_units"):
+            QNewYork.pos.dwithin(here, D(m=300))
+    loaded = await load_srid_units(pg_engine)  # every SRID in geometry_columns
+    assert 2263 in loaded and loaded[2263].unit == "US survey foot"
+    # 1000 US survey feet = 304.8006 m
+    assert await where_names(QNewYork, QNewYork.pos.dwithin(here, D(m=304.7))) == [
+        "here"
+    ]
+    assert await where_names(QNewYork, QNewYork.pos.dwithin(here, D(m=304.81))) == [
+        "1000 ft east",
+        "here",
+    ]
+    rows = await QNewYork.select(QNewYork.pos.distance(here)).where(
+        QNewYork.name != "here"
+    )
+    assert rows[0]["distance"] == pytest.approx(304.8006, rel=1e-6)
