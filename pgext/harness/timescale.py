@@ -1,9 +1,10 @@
 """A real TimescaleDB (2.23, compiled to WebAssembly in PGlite, PostgreSQL 17)
-served over the wire protocol by a small Node.js script.
+served over the wire protocol by ``pglite/server.mjs``.
 
-All clients share ONE backend session (see ``pglite/server.mjs``), so clients
-must connect with ``ssl=False`` and ``statement_cache_size=0``;
-:meth:`PgliteTimescale.config` returns such settings.
+All clients share ONE backend session.  The server gives each client its own
+prepared-statement namespace, its own LISTEN set and whole transactions in
+turn, so asyncpg and Piccolo work with their defaults; what stays shared
+(``SET``, temp tables, advisory locks) is listed in the server's header.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from pgext.errors import ServerError
 
 PGLITE_DIR = Path(__file__).with_name("pglite")
 
-# Settings every client of the shared-session server needs.
-CLIENT_SETTINGS: dict[str, Any] = {"ssl": False, "statement_cache_size": 0}
+# The server speaks no TLS; saying so up front saves asyncpg a failed
+# SSLRequest round trip on every connect.
+CLIENT_SETTINGS: dict[str, Any] = {"ssl": False}
 
 
 def node_binary() -> str:
