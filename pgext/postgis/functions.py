@@ -41,7 +41,7 @@ from piccolo.querystring import QueryString
 
 from pgext import seam
 from pgext.identifiers import quote_ident
-from pgext.postgis.measure import Distance, InvalidUnit
+from pgext.postgis.measure import Area, Distance, InvalidUnit
 from pgext.postgis.operands import (
     SpatialInfo,
     SpatialWhere,
@@ -165,9 +165,11 @@ class SpatialFunction(QueryString):
         *args: Any,
         alias: str | None = None,
         spatial: SpatialInfo | None = None,
+        measure: int = 0,
     ) -> None:
         super().__init__(template, *args, alias=alias)
         self.spatial = spatial
+        self.measure = measure
 
     @property
     def alias(self) -> str | None:
@@ -191,6 +193,16 @@ class SpatialFunction(QueryString):
         return QueryString(quote_ident(alias, what="alias"))
 
     def _compare(self, operator: str, value: Any) -> SpatialWhere:
+        # Measurements are metres / square metres, so units compare directly.
+        if isinstance(value, Distance | Area):
+            wanted = 1 if isinstance(value, Distance) else 2
+            if self.measure != wanted:
+                raise InvalidUnit(
+                    f"cannot compare {type(value).__name__} with this expression; "
+                    "only a length (distance, length, perimeter) compares with a "
+                    "Distance and an area with an Area"
+                )
+            value = float(value)
         return SpatialWhere("{} " + operator + " {}", self, value)
 
     def __lt__(self, value: Any) -> SpatialWhere:  # type: ignore[override]
@@ -315,7 +327,11 @@ class _Builder:
                 # the expression stays parameter-free for GROUP BY.
                 template = f"({template} * {float(factor)!r})"
         return SpatialFunction(
-            template, *rendered, alias=alias or spec.name, spatial=self.result_info()
+            template,
+            *rendered,
+            alias=alias or spec.name,
+            spatial=self.result_info(),
+            measure=spec.measure if self.strategy is not None else 0,
         )
 
     def result_info(self) -> SpatialInfo | None:

@@ -111,6 +111,14 @@ def operand(value: Any, owner: SpatialInfo, *, cast: str | None = None) -> Any:
     if isinstance(value, Column):
         raise SpatialQueryError(f"{value!r} is not a pgext Geometry/Geography column")
     if isinstance(value, QueryString):
+        # pgext's functions know the SRID of a geometry they return.
+        known = getattr(value, "spatial", None)
+        if isinstance(known, SpatialInfo) and known.srid != owner.srid:
+            raise SRIDMismatch(
+                f"the expression's result is SRID {known.srid} but column "
+                f"{owner.name!r} is SRID {owner.srid}; transform it",
+                owner.name,
+            )
         return typed(value, cast)
     return geometry_value(value, owner, cast or owner.sql_type)
 

@@ -219,7 +219,11 @@ class SpatialQueries:
 
     def knn(self, other: Any) -> KnnOrder:
         """``self <-> other`` for ``order_by``: with a GiST index and a
-        ``limit`` the nearest rows come straight from the index."""
+        ``limit`` the nearest rows come straight from the index.
+
+        Geography orders by distance on the sphere; geometry by distance in
+        its SRID's plane, which for lon/lat data is degrees (a close but not
+        exact order; re-check with ``distance()`` when it matters)."""
         info = self._spatial()
         template, args = render(KNN.template, a=self._column(), b=operand(other, info))
         return KnnOrder(template, *args)

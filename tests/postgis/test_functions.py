@@ -10,9 +10,9 @@ from piccolo.table import Table
 from shapely import Point, box
 
 from pgext.engine import PgextEngine
-from pgext.postgis import Geography, Geometry
+from pgext.postgis import Geography, Geometry, SRIDMismatch
 from pgext.postgis import functions as F
-from pgext.postgis.measure import D, InvalidUnit
+from pgext.postgis.measure import Area, D, InvalidUnit
 from pgext.postgis.query_errors import SpatialQueryError
 from tests.helpers import recreate_tables
 
@@ -216,3 +216,25 @@ def test_catalogue_is_data() -> None:
                  "srid", "as_geojson", "as_text", "geohash", "extent", "union",
                  "collect"):  # fmt: skip
         assert name in F.SPECS
+
+
+async def test_measurements_compare_with_units_and_expressions_keep_srid(
+    data: None,
+) -> None:
+    rows = await FnPoi.select(FnPoi.name).where(
+        F.distance(FnPoi.spot, Point(0, 0)) < D(km=200)
+    )
+    assert sorted(r["name"] for r in rows) == ["p1", "p2"]
+    rows = await FnZone.select(FnZone.name).where(FnZone.shape.area() >= Area(ha=1))
+    assert sorted(r["name"] for r in rows) == ["big", "small"]
+    with pytest.raises(InvalidUnit, match="cannot compare"):
+        F.x(FnPoi.spot) < D(m=1)  # noqa: B015
+    with pytest.raises(InvalidUnit, match="cannot compare"):
+        FnZone.shape.area() > D(m=1)  # noqa: B015
+    # A geometry expression knows its SRID: 3857 centroid vs a 4326 column.
+    with pytest.raises(SRIDMismatch, match="SRID 3857"):
+        FnZone.lonlat.intersects(FnZone.shape.centroid())
+    rows = await FnZone.select(FnZone.name).where(
+        FnZone.lonlat.intersects(F.centroid(FnZone.shape.transform(4326)))
+    )
+    assert sorted(r["name"] for r in rows) == ["big", "small"]
