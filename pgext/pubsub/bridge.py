@@ -1,0 +1,489 @@
+"""The browser bridge: stream channels to browsers over Server-Sent Events and
+WebSocket from a Starlette app.
+
+::
+
+    bridge = Bridge(hub, [orders, prices], authorize=authenticated)
+    app = Starlette(routes=[Mount("/live", routes=bridge.routes())])
+    # GET /live/sse/orders  (EventSource)      WS /live/ws/orders
+
+Only the channels given to the bridge can be streamed (anything else is
+404).  Durable channels resume from ``Last-Event-ID`` (sent by
+``EventSource`` on reconnect) or ``?last_id=``.  Every client has its own
+bounded queue: a slow client is skipped ahead (with a ``gap`` event saying how
+many messages it lost) or disconnected, and never delays anybody else.  SSE
+framing, keep-alive comments and send timeouts come from ``sse-starlette``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
+from typing import Any
+
+import anyio
+from sse_starlette.event import ServerSentEvent
+from sse_starlette.sse import EventSourceResponse, SendTimeoutError
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from pgext.pubsub.bridge_fanout import Client, Fanout, MessageKey
+from pgext.pubsub.bridge_wire import (
+    HEARTBEAT_WS,
+    BadResumeId,
+    Frame,
+    gap_frame,
+    parse_resume_id,
+)
+from pgext.pubsub.channel import Channel, validate_channel_name
+from pgext.pubsub.errors import InvalidChannel, SubscriberTooSlow, SubscriptionClosed
+from pgext.pubsub.mailbox import Overflow
+
+logger = logging.getLogger("pgext.pubsub.bridge")
+
+Authorize = Callable[[HTTPConnection, Channel[Any]], "bool | Awaitable[bool]"]
+
+# WebSocket close codes (RFC 6455 / IANA registry).
+WS_GOING_AWAY = 1001
+WS_TRY_AGAIN_LATER = 1013
+
+
+def authenticated(connection: HTTPConnection, channel: Channel[Any]) -> bool:
+    """An ``authorize`` hook admitting any authenticated user: 401 otherwise.
+
+    Works with Starlette's ``AuthenticationMiddleware`` and any backend that
+    sets ``scope["user"]``, e.g. piccolo_api's ``SessionsAuthBackend``."""
+    user = connection.scope.get("user")
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise HTTPException(401, "authentication required")
+    return True
+
+
+class Bridge:
+    """Starlette endpoints streaming ``channels`` of ``hub`` to browsers.
+
+    :param channels: the allow-list: ``Channel`` objects (served under their
+        own names) or a mapping of public name to ``Channel``.
+    :param authorize: ``authorize(connection, channel)`` (sync or async) must
+        return ``True`` to admit the client; anything else gives 403, and the
+        hook may raise ``HTTPException(401)`` itself (see
+        :func:`authenticated`).  It gets the ``Request`` / ``WebSocket``.
+    :param queue_size: frames buffered per client.
+    :param overflow: what a full client queue does.  Default: DISCONNECT on
+        durable channels (the browser reconnects and resumes without loss),
+        DROP_OLDEST on plain ones (the client gets a ``gap`` event with the
+        number of messages it lost).  KEEP_LATEST keeps the newest message
+        per ``key(message)``.
+    :param heartbeat: seconds between keep-alive comments (SSE) or
+        ``{"type": "heartbeat"}`` frames (WebSocket); 0 disables them.
+    :param send_timeout: a client whose socket accepts nothing for this long
+        is disconnected (the connection is aborted).
+    :param retry: reconnection delay in milliseconds suggested to
+        ``EventSource`` (the SSE ``retry:`` field).
+    :param replay_batch: outbox rows read per query when resuming.
+    :param buffer: the bound of each channel's shared hub subscription.
+    """
+
+    def __init__(
+        self,
+        hub: Any,
+        channels: Iterable[Channel[Any]] | Mapping[str, Channel[Any]],
+        *,
+        authorize: Authorize | None = None,
+        queue_size: int = 256,
+        overflow: Overflow | None = None,
+        key: MessageKey | None = None,
+        heartbeat: float = 15.0,
+        send_timeout: float = 10.0,
+        retry: int | None = None,
+        replay_batch: int = 500,
+        buffer: int = 10_000,
+    ) -> None:
+        self.hub = hub
+        self.channels = _allow_list(channels)
+        if queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+        if heartbeat < 0 or send_timeout <= 0:
+            raise ValueError("heartbeat must be >= 0 and send_timeout > 0")
+        if overflow is Overflow.KEEP_LATEST and key is None:
+            raise ValueError("Overflow.KEEP_LATEST needs key=")
+        self.authorize = authorize
+        self.queue_size = queue_size
+        self.overflow = overflow
+        self.key = key
+        self.heartbeat = heartbeat
+        self.send_timeout = send_timeout
+        self.retry = retry
+        self.replay_batch = replay_batch
+        self.buffer = buffer
+        self._fanouts: dict[str, Fanout] = {}
+        self._lock = asyncio.Lock()
+        self._clients: set[Client] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+        self._server_exit: anyio.Event | None = None
+        self._exit_watch: asyncio.Future[None] | None = None
+        self.shutdown_grace = 2.0
+        self.connections = 0
+        self.slow_disconnects = 0
+        self.replayed = 0
+        self._dropped_closed = 0
+
+    # -- routing --
+
+    def routes(self) -> list[BaseRoute]:
+        """``/sse/{channel}`` and ``/ws/{channel}``, to mount anywhere."""
+        return [
+            Route("/sse/{channel}", self.sse, methods=["GET"]),
+            WebSocketRoute("/ws/{channel}", self.websocket),
+        ]
+
+    # -- Server-Sent Events --
+
+    async def sse(self, request: Request) -> Response:
+        channel, after = await self._admit(request)
+        client = self._client(channel)
+        if self.retry is not None:
+            prelude: bytes = ServerSentEvent(retry=self.retry).encode()
+        else:
+            prelude = b""
+        return _EventStream(
+            self._sse_chunks(channel, client, after, prelude),
+            ping=self.heartbeat,
+            ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+            send_timeout=self.send_timeout,
+            on_abort=self._aborted,
+            # sse-starlette sets this when the server is shutting down (it
+            # watches uvicorn's exit flag); the bridge then ends every stream
+            # so each response finishes properly within the grace period.
+            shutdown_event=self._server_exit_event(),
+            shutdown_grace_period=self.shutdown_grace,
+        )
+
+    async def _sse_chunks(
+        self, channel: Channel[Any], client: Client, after: int | None, prelude: bytes
+    ) -> AsyncIterator[bytes]:
+        if prelude:
+            yield prelude
+        async for frame in self._frames(channel, client, after):
+            yield frame.sse()
+
+    def _server_exit_event(self) -> anyio.Event:
+        if self._server_exit is None:
+            self._server_exit = anyio.Event()
+            self._exit_watch = asyncio.ensure_future(
+                self._on_server_exit(self._server_exit)
+            )
+        return self._server_exit
+
+    async def _on_server_exit(self, event: anyio.Event) -> None:
+        await event.wait()
+        logger.info("pgext bridge: server shutting down, ending streams")
+        self._closed = True
+        for client in list(self._clients):
+            client.close()
+
+    def _aborted(self, error: BaseException) -> None:
+        self.slow_disconnects += 1
+        logger.info("pgext bridge: aborted a slow SSE client (%r)", error)
+
+    # -- WebSocket --
+
+    async def websocket(self, websocket: WebSocket) -> None:
+        try:
+            channel, after = await self._admit(websocket)
+        except HTTPException as error:
+            await _deny(websocket, error)
+            return
+        await websocket.accept()
+        client = self._client(channel)
+        sender = asyncio.get_running_loop().create_task(
+            self._ws_send(websocket, self._frames(channel, client, after))
+        )
+        receiver = asyncio.get_running_loop().create_task(_ws_drain(websocket))
+        done, _ = await asyncio.wait(
+            {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in (sender, receiver):
+            if task not in done:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if receiver in done:
+            return  # the browser went away: nothing to close
+        code = WS_GOING_AWAY
+        if not sender.cancelled() and sender.exception() is None:
+            code = sender.result()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(websocket.close(code), self.send_timeout)
+
+    async def _ws_send(
+        self, websocket: WebSocket, frames: AsyncGenerator[Frame, None]
+    ) -> int:
+        """Send frames (and heartbeats while idle); return the close code."""
+        iterator = frames.__aiter__()
+        pending: asyncio.Task[Frame] | None = None
+        timeout = self.heartbeat or None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(iterator.__anext__())
+                done, _ = await asyncio.wait({pending}, timeout=timeout)
+                if done:
+                    task, pending = pending, None
+                    try:
+                        frame = task.result()
+                    except StopAsyncIteration:
+                        return WS_GOING_AWAY
+                    except SubscriberTooSlow:
+                        self.slow_disconnects += 1
+                        return WS_TRY_AGAIN_LATER
+                    text = frame.ws()
+                else:
+                    text = HEARTBEAT_WS
+                try:
+                    await asyncio.wait_for(websocket.send_text(text), self.send_timeout)
+                except asyncio.TimeoutError:
+                    self.slow_disconnects += 1
+                    return WS_TRY_AGAIN_LATER
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            with contextlib.suppress(Exception):
+                await frames.aclose()
+
+    # -- shared by both protocols --
+
+    async def _admit(
+        self, connection: HTTPConnection
+    ) -> tuple[Channel[Any], int | None]:
+        """The channel and resume position, or an HTTPException (404 unknown
+        channel, 401/403 refused, 400 bad resume id, 503 shutting down)."""
+        channel = self.channels.get(connection.path_params.get("channel", ""))
+        if channel is None:
+            raise HTTPException(404, "unknown channel")
+        if self.authorize is not None:
+            allowed = self.authorize(connection, channel)
+            if inspect.isawaitable(allowed):
+                allowed = await allowed
+            if allowed is not True:
+                raise HTTPException(403, "not allowed on this channel")
+        try:
+            # The header (EventSource's reconnect) is newer than a query
+            # parameter the page was first opened with.
+            after = parse_resume_id(connection.headers.get("last-event-id"))
+            if after is None:
+                after = parse_resume_id(connection.query_params.get("last_id"))
+        except BadResumeId as error:
+            raise HTTPException(400, str(error)) from error
+        if self._closed:
+            raise HTTPException(503, "shutting down")
+        return channel, after
+
+    def _client(self, channel: Channel[Any]) -> Client:
+        overflow = self.overflow
+        if overflow is None:
+            overflow = Overflow.DISCONNECT if channel.durable else Overflow.DROP_OLDEST
+        return Client(channel.name, self.queue_size, overflow, self.key)
+
+    async def _frames(
+        self, channel: Channel[Any], client: Client, after: int | None
+    ) -> AsyncGenerator[Frame, None]:
+        """The client's events: replay (durable resume), then live frames.
+
+        Joins the channel only when iteration starts (a HEAD request or a
+        response that never starts leaves nothing behind) and leaves it in
+        ``finally`` without awaiting, as cancellation may be in progress."""
+        try:
+            fanout, position = await self._join(channel, client)
+        except SubscriptionClosed:
+            return
+        try:
+            floor = -1
+            if after is not None and channel.durable:
+                if after < position:
+                    async for frame in fanout.replay(
+                        after, position, self.replay_batch
+                    ):
+                        if frame.id is not None:
+                            client.replayed += 1
+                            self.replayed += 1
+                        yield frame
+                floor = max(after, position)
+            elif after is not None:
+                yield gap_frame(channel.name, reason="not-resumable", after=after)
+            while True:
+                try:
+                    frame = await client.next()
+                except SubscriptionClosed:
+                    return
+                if frame.id is not None and frame.id <= floor:
+                    continue
+                yield frame
+        finally:
+            self._leave(fanout, client)
+
+    async def _join(self, channel: Channel[Any], client: Client) -> tuple[Fanout, int]:
+        async with self._lock:
+            if self._closed:
+                raise SubscriptionClosed("bridge closed")
+            fanout = self._fanouts.get(channel.name)
+            if fanout is None or fanout.closed:
+                fanout = Fanout(self.hub, channel, buffer=self.buffer)
+                await fanout.start()
+                self._fanouts[channel.name] = fanout
+            position = fanout.add(client)
+            self._clients.add(client)
+            self.connections += 1
+            self._idle.clear()
+            return fanout, position
+
+    def _leave(self, fanout: Fanout, client: Client) -> None:
+        fanout.discard(client)
+        client.close()
+        if client in self._clients:
+            self._clients.discard(client)
+            self._dropped_closed += client.dropped
+        if not self._clients:
+            self._idle.set()
+        if not fanout.clients:
+            self._spawn(self._retire(fanout))
+
+    async def _retire(self, fanout: Fanout) -> None:
+        """Stop a channel's shared subscription once nobody listens (unless a
+        client joined again meanwhile)."""
+        async with self._lock:
+            if fanout.clients:
+                return
+            if self._fanouts.get(fanout.channel.name) is fanout:
+                del self._fanouts[fanout.channel.name]
+        await fanout.close()
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- lifecycle and numbers --
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """End every stream (SSE responses finish, WebSockets close with
+        1001) and stop the shared subscriptions; waits up to ``timeout`` for
+        the connections to finish.  New clients get 503."""
+        self._closed = True
+        if self._exit_watch is not None:
+            self._exit_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._exit_watch
+        for client in list(self._clients):
+            client.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        async with self._lock:
+            fanouts = list(self._fanouts.values())
+            self._fanouts.clear()
+        for fanout in fanouts:
+            await fanout.close()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def __aenter__(self) -> Bridge:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: ``clients`` now connected, ``connections`` ever,
+        ``slow_disconnects`` (queue overflow under DISCONNECT or a send
+        timeout), ``dropped`` messages (skipped for slow clients), messages
+        ``replayed`` from the outbox, and per channel its client count and
+        events dispatched."""
+        return {
+            "clients": len(self._clients),
+            "connections": self.connections,
+            "slow_disconnects": self.slow_disconnects,
+            "dropped": self._dropped_closed + sum(c.dropped for c in self._clients),
+            "replayed": self.replayed,
+            "channels": {
+                name: {"clients": len(f.clients), "dispatched": f.dispatched}
+                for name, f in self._fanouts.items()
+            },
+        }
+
+
+class _EventStream(EventSourceResponse):
+    """An SSE response that, when its client stops draining the socket,
+    gives up without the closing chunk (sending it would block as well): the
+    server then aborts the connection."""
+
+    def __init__(
+        self, *args: Any, on_abort: Callable[[BaseException], None], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_abort = on_abort
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except (SendTimeoutError, SubscriberTooSlow) as error:
+            self._on_abort(error)
+
+
+async def _ws_drain(websocket: WebSocket) -> None:
+    """Read (and ignore) what the browser sends until it disconnects."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+async def _deny(websocket: WebSocket, error: HTTPException) -> None:
+    """Refuse a WebSocket handshake with the HTTP status when the server
+    supports denial responses, else with close code 1008 (policy)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(
+            PlainTextResponse(str(error.detail), status_code=error.status_code)
+        )
+    else:
+        await websocket.close(code=1008, reason=str(error.detail)[:120])
+
+
+def _allow_list(
+    channels: Iterable[Channel[Any]] | Mapping[str, Channel[Any]],
+) -> dict[str, Channel[Any]]:
+    items = (
+        channels.items()
+        if isinstance(channels, Mapping)
+        else ((c.name, c) for c in channels)
+    )
+    allowed: dict[str, Channel[Any]] = {}
+    for name, channel in items:
+        if not isinstance(channel, Channel):
+            raise InvalidChannel("the bridge serves pgext.pubsub.Channel objects")
+        validate_channel_name(name)
+        if name in allowed:
+            raise InvalidChannel(f"channel {name!r} is listed twice")
+        allowed[name] = channel
+    if not allowed:
+        raise InvalidChannel("the bridge needs at least one channel")
+    return allowed
