@@ -1,0 +1,497 @@
+"""The widgets app: a Starlette app mounted beside Piccolo Admin.
+
+One call does everything::
+
+    app = Starlette(routes=[Mount("/admin/", create_admin([Shop, Reading]))])
+    widgets = mount_widgets(app, tables=[Shop, Reading])
+
+``mount_widgets`` finds the admin's mount, adds the widget pages to its
+sidebar, and mounts the widgets at ``/widgets/``.  The widgets use the admin's
+own login (piccolo_api's ``SessionsAuthBackend``, cookie ``id``) and CSRF
+protection (``CSRFMiddleware``: cookie ``csrftoken``, header
+``X-CSRFToken``): an anonymous API request gets 401, an anonymous page request
+is redirected to the admin's login, a write without the token gets 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from piccolo.columns import Timestamp, Timestamptz
+from piccolo.table import Table
+from piccolo_api.csrf.middleware import CSRFMiddleware
+from piccolo_api.session_auth.middleware import SessionsAuthBackend
+from starlette.applications import Starlette
+from starlette.authentication import AuthenticationError
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from pgext import seam
+from pgext.admin import edits, geo, pages, params
+from pgext.admin.errors import BadRequest, WidgetError
+from pgext.admin.live import series_channel
+from pgext.admin.registry import Registry
+from pgext.admin.series import (
+    AGGREGATES,
+    SeriesLimits,
+    SeriesRequest,
+    extent,
+    read_series,
+)
+from pgext.errors import InvalidIdentifier, InvalidValue
+
+STATIC = Path(__file__).parent / "static"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class WidgetsOptions:
+    """What the widgets app may be configured with."""
+
+    path: str = "/widgets/"
+    admin_path: str = "/admin/"
+    #: A tile URL template (``https://.../{z}/{x}/{y}.png``) or None for the
+    #: plain background, which needs no network.
+    tile_url: str | None = None
+    tile_attribution: str = ""
+    max_features: int = 2000
+    series: SeriesLimits = field(default_factory=SeriesLimits)
+
+
+def _json_error(error: Exception, status: int) -> JSONResponse:
+    return JSONResponse({"error": str(error)}, status_code=status)
+
+
+def _handler(function: Handler) -> Handler:
+    """Refusals become JSON 4xx responses with the reason."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await function(request)
+        except WidgetError as error:
+            return _json_error(error, error.status)
+        except (InvalidValue, InvalidIdentifier) as error:
+            return _json_error(error, 400)
+
+    wrapped.__name__ = function.__name__
+    return wrapped
+
+
+class WidgetsApp:
+    """The widgets of ``tables`` as an ASGI app (see :func:`mount_widgets`).
+
+    ``asgi`` is the app wrapped in the admin's session authentication and
+    CSRF middleware; ``sidebar_links`` are the entries for
+    ``create_admin(sidebar_links=...)``; call :meth:`close` on shutdown to
+    stop live streams.
+    """
+
+    def __init__(
+        self,
+        tables: Sequence[type[Table]],
+        *,
+        options: WidgetsOptions | None = None,
+        hub: Any = None,
+        auth_table: Any = None,
+        session_table: Any = None,
+    ) -> None:
+        self.options = options or WidgetsOptions()
+        if not self.options.path.startswith("/"):
+            raise InvalidValue(f"path must start with '/', got {self.options.path!r}")
+        self.registry = Registry.build(tables)
+        if not self.registry.tables:
+            raise InvalidValue(
+                "none of the tables has a geometry or time column: no widget to show"
+            )
+        self.hub = hub
+        self._own_hub = False
+        self.bridge: Any = None
+        live_tables = [e.table for e in self.registry.tables.values() if e.series]
+        live_routes: list[BaseRoute] = []
+        if live_tables:
+            from pgext.pubsub import Hub
+            from pgext.pubsub.bridge import Bridge, authenticated
+
+            if self.hub is None:
+                self.hub = Hub(seam.table_engine(live_tables[0]))
+                self._own_hub = True
+            self.bridge = Bridge(
+                self.hub,
+                {seam.table_name(t): series_channel(t) for t in live_tables},
+                authorize=authenticated,
+                heartbeat=10.0,
+            )
+            live_routes = self.bridge.routes()
+        inner = Starlette(
+            routes=[
+                Route("/", _handler(self.index)),
+                Route("/map/{table}", _handler(self.map_page)),
+                Route("/series/{table}", _handler(self.series_page)),
+                Route("/api/widgets", _handler(self.api_widgets)),
+                Route(
+                    "/api/map/{table}/features",
+                    _handler(self.features),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/api/map/{table}/features", _handler(self.create), methods=["POST"]
+                ),
+                Route(
+                    "/api/map/{table}/features/{pk}",
+                    _handler(self.update),
+                    methods=["PUT"],
+                ),
+                Route(
+                    "/api/map/{table}/features/{pk}",
+                    _handler(self.clear),
+                    methods=["DELETE"],
+                ),
+                Route("/api/map/{table}/rows/{pk}", _handler(self.row)),
+                Route("/api/series/{table}", _handler(self.series)),
+                Route("/api/series/{table}/extent", _handler(self.extent)),
+                Mount("/api/live", routes=live_routes),
+                Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            ]
+        )
+        from piccolo.apps.user.tables import BaseUser
+        from piccolo_api.session_auth.tables import SessionsBase
+
+        self.asgi: ASGIApp = AuthenticationMiddleware(
+            CSRFMiddleware(inner),
+            backend=SessionsAuthBackend(
+                auth_table=auth_table or BaseUser,
+                session_table=session_table or SessionsBase,
+                admin_only=True,
+            ),
+            on_error=self._unauthenticated,
+        )
+
+    # -- wiring --------------------------------------------------------------------
+
+    @property
+    def base(self) -> str:
+        return self.options.path.rstrip("/")
+
+    @property
+    def sidebar_links(self) -> dict[str, str]:
+        links: dict[str, str] = {}
+        for name, entry in sorted(self.registry.tables.items()):
+            if entry.maps:
+                links[f"Map: {name}"] = f"{self.base}/map/{name}"
+            if entry.series:
+                links[f"Chart: {name}"] = f"{self.base}/series/{name}"
+        return links
+
+    def mount(self) -> Mount:
+        return Mount(self.base, app=self.asgi)
+
+    async def close(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.close()
+        if self._own_hub and self.hub is not None:
+            await self.hub.close()
+
+    def _unauthenticated(
+        self, conn: HTTPConnection, error: AuthenticationError
+    ) -> Response:
+        if "/api/" in conn.url.path or conn.scope["type"] != "http":
+            return JSONResponse({"error": f"login required: {error}"}, status_code=401)
+        return RedirectResponse(
+            f"{self.options.admin_path.rstrip('/')}/#/login/", status_code=303
+        )
+
+    # -- pages ---------------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        return HTMLResponse(
+            pages.index(self.base, self.options.admin_path, self.sidebar_links)
+        )
+
+    async def map_page(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        return HTMLResponse(
+            pages.map_page(
+                self.base,
+                self.options.admin_path,
+                entry.name,
+                entry.maps,
+                tile_url=self.options.tile_url,
+                tile_attribution=self.options.tile_attribution,
+                max_features=self.options.max_features,
+            )
+        )
+
+    async def series_page(self, request: Request) -> Response:
+        entry = self.registry.series_table(request.path_params["table"])
+        assert entry.series is not None
+        return HTMLResponse(
+            pages.series_page(
+                self.base,
+                self.options.admin_path,
+                entry.name,
+                entry.series,
+                aggregates=list(AGGREGATES),
+                max_points=self.options.series.max_points,
+                default_points=self.options.series.default_points,
+            )
+        )
+
+    # -- JSON API ------------------------------------------------------------------
+
+    async def api_widgets(self, request: Request) -> Response:
+        return JSONResponse(
+            {"admin_path": self.options.admin_path, "tables": self.registry.describe()}
+        )
+
+    async def features(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        query = request.query_params
+        column = entry.geometry_column(query.get("column") or None)
+        view = params.bbox(query.get("bbox"))
+        zoom = params.integer(query, "zoom", 2, 0, 24)
+        cap = self.options.max_features
+        limit = params.integer(query, "limit", cap, 1, cap)
+        text = await geo.features(entry, column, view, zoom, limit)
+        return Response(text, media_type="application/geo+json")
+
+    async def row(self, request: Request) -> Response:
+        entry = self.registry.get(request.path_params["table"])
+        pk = edits.parse_pk(entry, request.path_params["pk"])
+        data = await edits.read_row(entry, pk)
+        return JSONResponse(
+            {
+                "table": entry.name,
+                "row": data,
+                "admin_url": geo.admin_url(self.options.admin_path, entry, pk),
+            }
+        )
+
+    async def create(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        body = edits.parse_body(await request.body())
+        column = entry.geometry_column(_column_name(body, request))
+        pk = await edits.create(entry, column, body)
+        return JSONResponse(
+            {"id": pk, "admin_url": geo.admin_url(self.options.admin_path, entry, pk)},
+            status_code=201,
+        )
+
+    async def update(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        pk = edits.parse_pk(entry, request.path_params["pk"])
+        body = edits.parse_body(await request.body())
+        column = entry.geometry_column(_column_name(body, request))
+        await edits.update(entry, column, pk, body)
+        return JSONResponse({"id": pk})
+
+    async def clear(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        pk = edits.parse_pk(entry, request.path_params["pk"])
+        column = entry.geometry_column(request.query_params.get("column") or None)
+        await edits.clear(entry, column, pk)
+        return JSONResponse({"id": pk})
+
+    async def series(self, request: Request) -> Response:
+        entry = self.registry.series_table(request.path_params["table"])
+        spec = entry.series
+        assert spec is not None
+        query = request.query_params
+        limits = self.options.series
+        time = entry.column(params.text(query, "time", spec["time_column"]))
+        if seam.column_name(time) != spec["time_column"]:
+            raise BadRequest(
+                f"time must be {spec['time_column']!r}, "
+                f"the time column of {entry.name!r}"
+            )
+        value_name = params.text(query, "value", spec["value_columns"][0])
+        if value_name not in spec["value_columns"]:
+            entry.column(value_name)  # unknown column: says so
+            raise BadRequest(
+                f"{value_name!r} is not a numeric column of {entry.name!r}; "
+                f"expected one of {spec['value_columns']}"
+            )
+        key_name = query.get("key") or None
+        if key_name is not None and key_name not in spec["series_keys"]:
+            entry.column(key_name)
+            raise BadRequest(
+                f"{key_name!r} cannot be a series key of {entry.name!r}; "
+                f"expected one of {spec['series_keys']}"
+            )
+        aggregate = params.text(query, "agg", "avg")
+        if aggregate not in AGGREGATES:
+            raise BadRequest(
+                f"agg must be one of {list(AGGREGATES)}, got {aggregate!r}"
+            )
+        points = params.integer(
+            query, "points", limits.default_points, 2, limits.max_points
+        )
+        series_count = params.integer(
+            query, "series", limits.max_series, 1, limits.max_series
+        )
+        start = params.timestamp(query, "start")
+        end = params.timestamp(query, "end")
+        if start is None or end is None:
+            first, last = await extent(entry, time)
+            if first is None or last is None:
+                return JSONResponse(
+                    {
+                        "buckets": [],
+                        "series": [],
+                        "sampled_percent": None,
+                        "start": None,
+                        "end": None,
+                    }
+                )
+            start = start or _aware(first)
+            end = end or _after(_aware(last))
+        if end <= start:
+            raise BadRequest("end must be after start")
+        naive = isinstance(time, Timestamp) and not isinstance(time, Timestamptz)
+        request_ = SeriesRequest(
+            time=time,
+            value=entry.column(value_name),
+            key=entry.column(key_name) if key_name else None,
+            aggregate=aggregate,
+            start=_for_column(start, naive),
+            end=_for_column(end, naive),
+            points=points,
+            series=series_count,
+        )
+        return JSONResponse(await read_series(entry, request_, limits))
+
+    async def extent(self, request: Request) -> Response:
+        entry = self.registry.series_table(request.path_params["table"])
+        assert entry.series is not None
+        first, last = await extent(entry, entry.column(entry.series["time_column"]))
+        return JSONResponse(
+            {
+                "start": _aware(first).isoformat() if first else None,
+                "end": _aware(last).isoformat() if last else None,
+            }
+        )
+
+
+def _column_name(body: dict[str, Any], request: Request) -> str | None:
+    name = body.get("column", request.query_params.get("column"))
+    if name is not None and not isinstance(name, str):
+        raise BadRequest("column must be a string")
+    return name or None
+
+
+def _aware(value: Any) -> Any:
+    from datetime import datetime, timezone
+
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _after(value: Any) -> Any:
+    from datetime import timedelta
+
+    # The range is half-open: include the last row.
+    return value + timedelta(microseconds=1)
+
+
+def _for_column(value: Any, naive: bool) -> Any:
+    from datetime import timezone
+
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if naive else value
+
+
+# -- the one call -------------------------------------------------------------------
+
+
+def _routes_of(target: Any) -> list[BaseRoute]:
+    if isinstance(target, list):
+        return target
+    if isinstance(target, Router):
+        return target.routes
+    router = getattr(target, "router", None)
+    if isinstance(router, Router):
+        return router.routes
+    raise InvalidValue(
+        "mount_widgets needs a Starlette app, a Router or a list of routes"
+    )
+
+
+def _find_admin(routes: list[BaseRoute]) -> tuple[str, Any] | None:
+    from piccolo_admin.endpoints import AdminRouter
+
+    for route in routes:
+        if isinstance(route, Mount) and isinstance(route.app, AdminRouter):
+            return route.path + "/", route.app
+    return None
+
+
+def mount_widgets(
+    target: Any,
+    tables: Sequence[type[Table]],
+    *,
+    path: str = "/widgets/",
+    admin_path: str | None = None,
+    hub: Any = None,
+    **options: Any,
+) -> WidgetsApp:
+    """Mount the widgets of ``tables`` into ``target`` (a Starlette app, a
+    Router or a list of routes) beside Piccolo Admin, and add their pages to
+    the admin's sidebar.
+
+    The admin's mount (``Mount("/admin/", create_admin(...))``) is found in
+    ``target``; its path is where the widgets link to (edit pages, login) and
+    its user/session tables are the ones the widgets check.  Other keyword
+    arguments are :class:`WidgetsOptions` fields (``tile_url``,
+    ``max_features`` ...).  Returns the :class:`WidgetsApp` (``await
+    widgets.close()`` on shutdown).
+    """
+    routes = _routes_of(target)
+    found = _find_admin(routes)
+    admin = found[1] if found else None
+    if admin_path is None:
+        if found is None:
+            raise InvalidValue(
+                "no Piccolo Admin mount found; pass admin_path= (where the admin is)"
+            )
+        admin_path = found[0]
+    widgets = WidgetsApp(
+        tables,
+        options=WidgetsOptions(path=path, admin_path=admin_path, **options),
+        hub=hub,
+        auth_table=getattr(admin, "auth_table", None),
+    )
+    if admin is not None:
+        # AdminRouter serves ``sidebar_links`` per request; a new dict (never
+        # an update in place: its default is a shared ``{}``).
+        admin.sidebar_links = {**admin.sidebar_links, **widgets.sidebar_links}
+    routes.append(widgets.mount())
+    return widgets
+
+
+def create_widgets_app(
+    tables: Sequence[type[Table]],
+    *,
+    path: str = "/widgets/",
+    admin_path: str = "/admin/",
+    hub: Any = None,
+    **options: Any,
+) -> WidgetsApp:
+    """The widgets without mounting them: mount ``widgets.mount()`` yourself
+    and pass ``widgets.sidebar_links`` to ``create_admin``."""
+    return WidgetsApp(
+        tables,
+        options=WidgetsOptions(path=path, admin_path=admin_path, **options),
+        hub=hub,
+    )

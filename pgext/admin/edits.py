@@ -1,0 +1,122 @@
+"""Writes from the map: create a row from a drawn geometry, move/reshape a
+row's geometry, clear it.  Every value is validated by the column itself
+(:meth:`SpatialColumn.to_geometry`) before a statement is sent, so invalid
+GeoJSON is a 400 and nothing is written."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+from piccolo.columns import Column
+from pydantic import TypeAdapter, ValidationError
+
+from pgext import seam
+from pgext.admin.errors import BadRequest, NotFound, TooLarge
+from pgext.admin.registry import TableEntry
+from pgext.errors import InvalidValue
+
+MAX_BODY_BYTES = 1_000_000
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_BODY_BYTES:
+        raise TooLarge(f"request body is above {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise BadRequest("request body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest('request body must be a JSON object {"geometry": ...}')
+    return body
+
+
+def parse_pk(entry: TableEntry, raw: str) -> Any:
+    value_type = getattr(entry.pk, "value_type", str)
+    try:
+        return TypeAdapter(value_type).validate_python(raw)
+    except ValidationError:
+        raise BadRequest(
+            f"{raw[:40]!r} is not a valid primary key of {entry.name!r}"
+        ) from None
+
+
+def geometry_value(column: Column, body: dict[str, Any]) -> Any:
+    """The body's ``geometry`` as a checked shapely geometry."""
+    if "geometry" not in body:
+        raise BadRequest('request body needs a "geometry" (a GeoJSON geometry)')
+    value = body["geometry"]
+    if value is None:
+        raise BadRequest("geometry must not be null; use DELETE to clear it")
+    if isinstance(value, dict) and value.get("type") == "Feature":
+        value = value.get("geometry")
+    if not isinstance(value, dict | str):
+        raise BadRequest("geometry must be a GeoJSON object or text")
+    try:
+        return column.to_geometry(value)  # type: ignore[attr-defined]
+    except InvalidValue as error:
+        raise BadRequest(f"invalid geometry: {error}") from None
+
+
+def _database_refusal(error: asyncpg.PostgresError) -> BadRequest:
+    # A constraint of the table (NOT NULL, CHECK, FK) refused the row: say
+    # which, without a driver traceback.
+    return BadRequest(
+        f"the database refused the change: {error.args[0] if error.args else error}"
+    )
+
+
+async def create(entry: TableEntry, column: Column, body: dict[str, Any]) -> Any:
+    geometry = geometry_value(column, body)
+    row = entry.table(**{seam.column_name(column): geometry})
+    try:
+        await row.save()
+    except asyncpg.PostgresError as error:
+        raise _database_refusal(error) from None
+    return getattr(row, seam.column_name(entry.pk))
+
+
+async def update(
+    entry: TableEntry, column: Column, pk: Any, body: dict[str, Any]
+) -> None:
+    geometry = geometry_value(column, body)
+    table = entry.table
+    try:
+        rows = (
+            await table.update({column: geometry})
+            .where(entry.pk == pk)
+            .returning(entry.pk)
+        )
+    except asyncpg.PostgresError as error:
+        raise _database_refusal(error) from None
+    if not rows:
+        raise NotFound(f"{entry.name!r} has no row {pk!r}")
+
+
+async def clear(entry: TableEntry, column: Column, pk: Any) -> None:
+    if not seam.column_is_nullable(column):
+        raise BadRequest(
+            f"{seam.column_name(column)!r} is NOT NULL: delete the row in the admin "
+            "instead of its geometry"
+        )
+    rows = (
+        await entry.table.update({column: None})
+        .where(entry.pk == pk)
+        .returning(entry.pk)
+    )
+    if not rows:
+        raise NotFound(f"{entry.name!r} has no row {pk!r}")
+
+
+async def read_row(entry: TableEntry, pk: Any) -> dict[str, Any]:
+    """The row as JSON-ready values (through the table's pydantic model, so
+    geometries come out as GeoJSON text)."""
+    from piccolo.utils.pydantic import create_pydantic_model
+
+    row = await entry.table.select().where(entry.pk == pk).first()
+    if row is None:
+        raise NotFound(f"{entry.name!r} has no row {pk!r}")
+    model = create_pydantic_model(entry.table, include_default_columns=True)
+    data: dict[str, Any] = model.model_validate(row).model_dump(mode="json")
+    return data

@@ -1,0 +1,145 @@
+"""*How* the map widget reads its rows: one SQL statement per request that
+returns a finished GeoJSON FeatureCollection as text.
+
+A request names a bounding box and a zoom level.  The server first counts the
+rows whose bounding box overlaps the view, stopping at the cap (an
+index-assisted ``&&`` with ``LIMIT cap + 1``, so a view over millions of rows
+costs no more than ``cap`` index entries).  Then:
+
+* up to ``cap`` rows: one Feature per row, id = primary key, geometries in
+  EPSG:4326 and simplified to about one pixel at that zoom (lines and
+  polygons only: points have nothing to simplify);
+* more: clusters, one Point per cell of a grid laid over the view, with
+  ``{"cluster": true, "count": n}``; the client zooms in to see rows.
+
+Either way the response carries ``"pgext": {"mode": ..., "count": ...}`` (a
+GeoJSON foreign member) so the client can say what it is showing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from piccolo.columns import Column, Text, Varchar
+
+from pgext import seam
+from pgext.admin.params import BBox
+from pgext.admin.registry import TableEntry
+
+# Cells across the view in cluster mode (the grid is square in degrees).
+CLUSTER_GRID = 48
+# Decimal digits of coordinates sent to the browser (~1 cm at the equator).
+PRECISION = 7
+
+
+def _geometry_4326(entry: TableEntry, column: Column) -> str:
+    """The column as a lon/lat geometry, in SQL."""
+    quoted = entry.quoted(column)
+    if getattr(column, "is_geography", False):
+        return f"{quoted}::geometry"
+    if column.srid in (0, 4326):  # type: ignore[attr-defined]
+        return quoted
+    return f"ST_Transform({quoted}, 4326)"
+
+
+def _envelope(column: Column) -> str:
+    """The view ($1..$4) in the column's own type and SRID, so ``&&`` can use
+    the column's GiST index."""
+    envelope = "ST_MakeEnvelope($1::float8, $2::float8, $3::float8, $4::float8, 4326)"
+    if getattr(column, "is_geography", False):
+        return f"{envelope}::geography"
+    srid = int(column.srid)  # type: ignore[attr-defined]
+    if srid in (0, 4326):
+        return envelope if srid else f"ST_SetSRID({envelope}, 0)"
+    return f"ST_Transform({envelope}, {srid})"
+
+
+def label_column(entry: TableEntry) -> Column | None:
+    """The first text column, shown as a feature's label."""
+    for column in seam.table_columns(entry.table):
+        if isinstance(column, Varchar | Text):
+            return column
+    return None
+
+
+def count_sql(entry: TableEntry, column: Column) -> str:
+    """Rows in view, counting at most ``$5`` (cap + 1)."""
+    return (
+        f"SELECT count(*) AS n FROM (SELECT 1 FROM {entry.sql_name} "
+        f"WHERE {entry.quoted(column)} && {_envelope(column)} LIMIT $5) AS v"
+    )
+
+
+def features_sql(entry: TableEntry, column: Column) -> str:
+    """Features in view; ``$5`` limit, ``$6`` simplification tolerance (deg)."""
+    geometry = _geometry_4326(entry, column)
+    if column.geometry_type not in ("Point", "MultiPoint"):  # type: ignore[attr-defined]
+        geometry = f"ST_SimplifyPreserveTopology({geometry}, $6::float8)"
+    label = label_column(entry)
+    label_sql = f"{entry.quoted(label)}::text" if label is not None else "NULL"
+    pk = entry.quoted(entry.pk)
+    return (
+        "SELECT json_build_object('type', 'FeatureCollection', "
+        "'pgext', json_build_object('mode', 'features', 'count', count(*)), "
+        "'features', COALESCE(json_agg(f.feature), '[]'::json))::text AS geojson "
+        "FROM (SELECT json_build_object('type', 'Feature', "
+        f"'id', {pk}, "
+        f"'geometry', ST_AsGeoJSON({geometry}, {PRECISION})::json, "
+        f"'properties', json_build_object('label', {label_sql})) AS feature "
+        f"FROM {entry.sql_name} "
+        f"WHERE {entry.quoted(column)} && {_envelope(column)} "
+        f"AND $6::float8 >= 0 ORDER BY {pk} LIMIT $5) AS f"
+    )
+
+
+def clusters_sql(entry: TableEntry, column: Column) -> str:
+    """Grid clusters in view; ``$5`` cell size in degrees."""
+    geometry = _geometry_4326(entry, column)
+    if column.geometry_type != "Point":  # type: ignore[attr-defined]
+        geometry = f"ST_PointOnSurface({geometry})"
+    return (
+        "SELECT json_build_object('type', 'FeatureCollection', "
+        "'pgext', json_build_object('mode', 'clusters', "
+        "'count', COALESCE(sum(c.n), 0)), "
+        "'features', COALESCE(json_agg(json_build_object('type', 'Feature', "
+        "'geometry', json_build_object('type', 'Point', 'coordinates', "
+        f"json_build_array(round(c.x::numeric, {PRECISION}), "
+        f"round(c.y::numeric, {PRECISION}))), "
+        "'properties', json_build_object('cluster', true, 'count', c.n))), "
+        "'[]'::json))::text AS geojson "
+        "FROM (SELECT count(*) AS n, avg(ST_X(p.g)) AS x, avg(ST_Y(p.g)) AS y "
+        f"FROM (SELECT {geometry} AS g FROM {entry.sql_name} "
+        f"WHERE {entry.quoted(column)} && {_envelope(column)}) AS p "
+        "WHERE p.g IS NOT NULL AND NOT ST_IsEmpty(p.g) "
+        "GROUP BY floor((ST_X(p.g) - $1::float8) / $5::float8), "
+        "floor((ST_Y(p.g) - $2::float8) / $5::float8)) AS c"
+    )
+
+
+def tolerance(zoom: int) -> float:
+    """About one screen pixel in degrees at ``zoom`` (256-pixel tiles)."""
+    return 360.0 / (256.0 * 2.0**zoom)
+
+
+async def features(
+    entry: TableEntry, column: Column, view: BBox, zoom: int, limit: int
+) -> str:
+    """The FeatureCollection text for ``view`` (see the module docstring)."""
+    engine = seam.table_engine(entry.table)
+    async with engine.connection() as conn:
+        count = await conn.fetchval(count_sql(entry, column), *view, limit + 1)
+        if count <= limit:
+            text = await conn.fetchval(
+                features_sql(entry, column), *view, limit, tolerance(zoom)
+            )
+        else:
+            west, south, east, north = view
+            cell = max(east - west, north - south, 1e-9) / CLUSTER_GRID
+            text = await conn.fetchval(clusters_sql(entry, column), *view, cell)
+    return str(text)
+
+
+def admin_url(admin_path: str, entry: TableEntry, pk: Any) -> str:
+    """The row's edit page in Piccolo Admin (its Vue router uses hash
+    history: ``/admin/#/<table>/<id>/``)."""
+    return f"{admin_path.rstrip('/')}/#/{entry.name}/{pk}/"

@@ -1,0 +1,205 @@
+"""Widget metadata: what a front end needs to know to pick a widget.
+
+pgext tables carry two kinds of data that Piccolo Admin's fixed widget set
+cannot show well: geometries (a map) and time series (a chart).  pgext emits
+*metadata* about both into the JSON schema of Piccolo's
+``create_pydantic_model`` so any front end can read it.  There is one shape,
+documented here and in ``docs/admin.md``:
+
+**Field level** (keys prefixed ``x-`` in the field's type schema; for a
+nullable field that is ``anyOf[0]``, exactly where pydantic puts a type's own
+schema).  Geometry columns emit, through :mod:`pgext.postgis.pydantic`::
+
+    {"type": "string", "format": "geojson", "x-widget": "map",
+     "x-geometry-type": "Point", "x-srid": 4326, "x-dimension": "XY",
+     "x-geography": false}
+
+**Table level** (``schema["extra"]["widgets"]``, a list: ``extra`` is the
+table-level dict Piccolo already fills with ``help_text``)::
+
+    [{"widget": "map", "column": "location", "geometry_type": "Point",
+      "srid": 4326, "dimension": "XY", "geography": false},
+     {"widget": "timeseries", "time_column": "ts", "value_columns": ["value"],
+      "series_keys": ["device"], "hypertable": true}]
+
+The table-level list is what :func:`table_widgets` returns.  Piccolo's
+``create_pydantic_model`` takes it through its public ``json_schema_extra``
+parameter; :func:`create_pydantic_model` here does that for you.  Field-level
+keys of geometry columns appear with Piccolo's own function too, because a
+geometry column's ``value_type`` carries them.
+
+A table is a time series when it is declared ``@hypertable`` (its declared
+time column) or, for plain tables, when it has a ``Timestamptz`` /
+``Timestamp`` column (the first one).  Value columns are its numeric columns;
+series keys are its text and integer columns (never the primary key nor the
+time column), hypertable space/segment columns first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from piccolo.columns import (
+    BigInt,
+    Column,
+    Date,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Numeric,
+    Real,
+    SmallInt,
+    Text,
+    Timestamp,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+from pgext import seam
+
+__all__ = [
+    "MAP",
+    "TIMESERIES",
+    "WIDGET_KEY",
+    "create_pydantic_model",
+    "geometry_columns",
+    "map_widgets",
+    "schema_extra",
+    "table_widgets",
+    "timeseries_widget",
+]
+
+WIDGET_KEY = "x-widget"
+MAP = "map"
+TIMESERIES = "timeseries"
+
+_VALUE_TYPES: tuple[type[Column], ...] = (
+    Integer,
+    SmallInt,
+    BigInt,
+    Real,
+    DoublePrecision,
+    Numeric,
+)
+_KEY_TYPES: tuple[type[Column], ...] = (Varchar, Text, Integer, SmallInt, BigInt)
+_TIME_TYPES: tuple[type[Column], ...] = (Timestamptz, Timestamp)
+
+
+def _is_spatial(column: Column) -> bool:
+    # Duck-typed so this core module does not import pgext.postgis (and
+    # shapely) for tables without geometries.
+    return (
+        isinstance(getattr(column, "srid", None), int)
+        and isinstance(getattr(column, "geometry_type", None), str)
+        and hasattr(column, "is_geography")
+    )
+
+
+def geometry_columns(table: type[Table]) -> list[Column]:
+    """The spatial (Geometry / Geography) columns of ``table``."""
+    return [c for c in seam.table_columns(table) if _is_spatial(c)]
+
+
+def map_widgets(table: type[Table]) -> list[dict[str, Any]]:
+    """One ``map`` entry per spatial column."""
+    return [
+        {
+            "widget": MAP,
+            "column": seam.column_name(column),
+            "geometry_type": column.geometry_type,  # type: ignore[attr-defined]
+            "srid": column.srid,  # type: ignore[attr-defined]
+            "dimension": getattr(column, "dimension", "XY"),
+            "geography": bool(column.is_geography),  # type: ignore[attr-defined]
+        }
+        for column in geometry_columns(table)
+    ]
+
+
+def _hypertable_declaration(table: type[Table]) -> Any:
+    try:
+        from pgext.timescale.spec import hypertable_spec
+    except ImportError:  # pragma: no cover - timescale is part of pgext
+        return None
+    return hypertable_spec(table)
+
+
+def timeseries_widget(table: type[Table]) -> dict[str, Any] | None:
+    """The ``timeseries`` entry of ``table``, or None when it has no time
+    column."""
+    columns = seam.table_columns(table)
+    by_name = {seam.column_name(c): c for c in columns}
+    spec = _hypertable_declaration(table)
+    if spec is not None:
+        time_name = str(spec.time_column)
+    else:
+        times = [c for c in columns if isinstance(c, _TIME_TYPES)]
+        if not times:
+            return None
+        time_name = seam.column_name(times[0])
+    pk = seam.column_name(seam.primary_key(table))
+    values = [
+        name
+        for name, column in by_name.items()
+        if isinstance(column, _VALUE_TYPES)
+        and not isinstance(column, ForeignKey)
+        and name != pk
+    ]
+    if not values:
+        return None
+    preferred: list[str] = []
+    if spec is not None:
+        if spec.space is not None:
+            preferred.append(str(spec.space.column))
+        if spec.columnstore is not None:
+            preferred += [str(name) for name in spec.columnstore.segment_by]
+    keys: list[str] = []
+    candidates = preferred + [
+        name
+        for name, column in by_name.items()
+        if isinstance(column, (*_KEY_TYPES, ForeignKey))
+    ]
+    for name in candidates:
+        column = by_name.get(name)
+        if column is None or name in (pk, time_name) or name in keys:
+            continue
+        if isinstance(column, (Date, *_TIME_TYPES)):
+            continue
+        keys.append(name)
+    return {
+        "widget": TIMESERIES,
+        "time_column": time_name,
+        "value_columns": values,
+        "series_keys": keys,
+        "hypertable": spec is not None,
+    }
+
+
+def table_widgets(table: type[Table]) -> list[dict[str, Any]]:
+    """Every widget entry of ``table`` (maps first, then the time series)."""
+    widgets = map_widgets(table)
+    series = timeseries_widget(table)
+    if series is not None:
+        widgets.append(series)
+    return widgets
+
+
+def schema_extra(
+    table: type[Table], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``json_schema_extra`` for Piccolo's ``create_pydantic_model`` carrying
+    the table-level widget list (merged into ``extra``)."""
+    merged = dict(extra or {})
+    inner = dict(merged.get("extra") or {})
+    inner["widgets"] = table_widgets(table)
+    merged["extra"] = inner
+    return merged
+
+
+def create_pydantic_model(table: type[Table], **kwargs: Any) -> Any:
+    """Piccolo's ``create_pydantic_model`` with the widget metadata added to
+    the model's JSON schema (all keyword arguments are passed on)."""
+    from piccolo.utils.pydantic import create_pydantic_model as piccolo_model
+
+    kwargs["json_schema_extra"] = schema_extra(table, kwargs.get("json_schema_extra"))
+    return piccolo_model(table, **kwargs)
