@@ -169,7 +169,7 @@ def test_refusals_before_sql() -> None:
         feature_collection_query(GjPlace, GjPlace.spot, [F.x(GjPlace.spot) + 1])
     with pytest.raises(SpatialQueryError, match="at most"):
         feature_collection_query(
-            GjPlace, GjPlace.spot, {f"p{i}": GjPlace.name for i in range(46)}
+            GjPlace, GjPlace.spot, {f"p{i}": GjPlace.name for i in range(101)}
         )
     with pytest.raises(SpatialQueryError, match="not a pgext"):
         feature_collection_query(GjPlace, GjPlace.name)
