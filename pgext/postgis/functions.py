@@ -41,11 +41,14 @@ from piccolo.querystring import QueryString
 
 from pgext import seam
 from pgext.identifiers import quote_ident
+from pgext.postgis.errors import SRIDMismatch
 from pgext.postgis.measure import Area, Distance, InvalidUnit
 from pgext.postgis.operands import (
     SpatialInfo,
     SpatialWhere,
+    check_same_query,
     geometry_value,
+    safe_alias,
     spatial_info,
     typed,
 )
@@ -167,7 +170,10 @@ class SpatialFunction(QueryString):
         spatial: SpatialInfo | None = None,
         measure: int = 0,
     ) -> None:
-        super().__init__(template, *args, alias=alias)
+        super().__init__(
+            template, *args, alias=None if alias is None else safe_alias(alias)
+        )
+        check_same_query(self.columns)
         self.spatial = spatial
         self.measure = measure
 
@@ -276,7 +282,18 @@ class _Builder:
         what = f"{self.spec.name}() argument {position + 1}"
         kind = kind.rstrip("?")
         if kind == "geom":
-            if _info_of(value) is not None or isinstance(value, QueryString):
+            other = _info_of(value)
+            if (
+                other is not None
+                and self.info is not None
+                and other.srid != self.info.srid
+            ):
+                raise SRIDMismatch(
+                    f"{what} is SRID {other.srid} but the first spatial "
+                    f"argument is SRID {self.info.srid}; transform one of them",
+                    other.name,
+                )
+            if other is not None or isinstance(value, QueryString):
                 return typed(value, self.geom_cast)
             if self.info is None:
                 raise SpatialQueryError(

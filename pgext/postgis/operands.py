@@ -19,7 +19,7 @@ from piccolo.columns.combination import WhereRaw
 from piccolo.querystring import QueryString
 
 from pgext import seam
-from pgext.identifiers import quote_ident
+from pgext.identifiers import quote_ident, validate_identifier
 from pgext.postgis.errors import InvalidGeometry, SRIDMismatch
 from pgext.postgis.query_errors import SpatialQueryError
 from pgext.postgis.values import parse_geometry
@@ -57,6 +57,15 @@ def require_spatial(column: Any) -> SpatialInfo:
     if info is None:
         raise SpatialQueryError(f"{column!r} is not a pgext Geometry/Geography column")
     return info
+
+
+def safe_alias(alias: str) -> str:
+    """``alias`` if Piccolo may write it as ``AS "alias"``: Piccolo does not
+    escape aliases, so a double quote could end the identifier early."""
+    validate_identifier(alias, what="alias")
+    if '"' in alias:
+        raise SpatialQueryError(f"an alias must not contain a double quote: {alias!r}")
+    return alias
 
 
 def typed(expression: Any, sql_type: str | None) -> Any:

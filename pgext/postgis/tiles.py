@@ -23,6 +23,7 @@ from piccolo.table import Table
 
 from pgext import seam
 from pgext.postgis.geojson import Properties, normalise_properties
+from pgext.postgis.operands import safe_alias
 from pgext.postgis.queries import SpatialQueries
 from pgext.postgis.query_errors import InvalidTile, SpatialQueryError
 
@@ -124,6 +125,8 @@ def vector_tile_query(
         area = QueryString("{}::geography", area)
     columns: list[Any] = [mvt_geometry]
     for key, value in items:
+        # Attribute names become select aliases here (not parameters).
+        safe_alias(key)
         if isinstance(value, Column):
             columns.append(value.as_alias(key))
         else:

@@ -238,3 +238,15 @@ async def test_measurements_compare_with_units_and_expressions_keep_srid(
         FnZone.lonlat.intersects(F.centroid(FnZone.shape.transform(4326)))
     )
     assert sorted(r["name"] for r in rows) == ["big", "small"]
+
+
+def test_mixed_srids_unrelated_tables_and_unsafe_aliases_are_refused() -> None:
+    with pytest.raises(SRIDMismatch, match="SRID 3857"):
+        F.distance(FnZone.lonlat, FnZone.shape)
+    assert F.distance(FnZone.lonlat, F.transform(FnZone.shape, 4326)) is not None
+    with pytest.raises(SpatialQueryError, match="unrelated tables"):
+        F.distance(FnPoi.spot, FnZone.lonlat)
+    with pytest.raises(SpatialQueryError, match="double quote"):
+        F.area(FnZone.shape, alias='a" FROM x; --')
+    with pytest.raises(ValueError, match="alias"):
+        F.area(FnZone.shape, alias="x" * 64)  # Postgres would truncate it

@@ -193,3 +193,10 @@ def test_bad_tiles_are_refused_before_sql() -> None:
         vector_tile_query(TlPoint, TlPoint.spot, 0, 0, 0, {"mvt_geom": TlPoint.name})
     with pytest.raises(SpatialQueryError, match="not a spatial column"):
         vector_tile_query(TlPoint, TlPoint.name, 0, 0, 0)
+
+
+def test_attribute_names_cannot_break_out_of_the_alias() -> None:
+    with pytest.raises(SpatialQueryError, match="double quote"):
+        vector_tile_query(
+            TlPoint, TlPoint.spot, 0, 0, 0, {'x" , 1 AS "y': TlPoint.name}
+        )
