@@ -12,14 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 import shapely
 from starlette.applications import Starlette
 
 from pgext.admin import WidgetsApp, series_channel
 from pgext.engine import PgextEngine
-from tests.admin.conftest import T0, AdmReading, AdmShop, login, timedelta
+from tests.admin.conftest import T0, AdmReading, AdmShop, timedelta
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
 
@@ -61,12 +60,9 @@ def driver() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-async def logged_in(driver: Any, base: str) -> None:
-    """Log in through the admin's endpoint and hand the session cookie to the
-    browser (same origin, so the widgets see the admin's session)."""
-    async with httpx.AsyncClient(base_url=base) as client:
-        await login(client)
-        session = client.cookies["id"]
+async def logged_in(driver: Any, base: str, session: str) -> None:
+    """Hand the admin's session cookie (from a login through the admin's
+    endpoint) to the browser: same origin, so the widgets see it."""
     await asyncio.to_thread(driver.get, f"{base}/admin/")
     await asyncio.to_thread(
         driver.add_cookie, {"name": "id", "value": session, "path": "/"}
@@ -87,11 +83,12 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     live_server: str,
     seeded: PgextEngine,
     widget_app: tuple[Starlette, WidgetsApp],
+    session_token: str,
 ) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    await logged_in(driver, live_server)
+    await logged_in(driver, live_server, session_token)
     await asyncio.to_thread(
         driver.get, f"{live_server}/widgets/map/adm_shop?view=2.2,48.8,2.45,48.9"
     )
@@ -151,11 +148,12 @@ async def test_chart_renders_and_shows_a_published_event_live(
     live_server: str,
     seeded: PgextEngine,
     widget_app: tuple[Starlette, WidgetsApp],
+    session_token: str,
 ) -> None:
     from selenium.webdriver.common.by import By
 
     widgets = widget_app[1]
-    await logged_in(driver, live_server)
+    await logged_in(driver, live_server, session_token)
     await asyncio.to_thread(
         driver.get, f"{live_server}/widgets/series/adm_reading?key=device&points=48"
     )
