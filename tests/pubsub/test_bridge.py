@@ -18,16 +18,21 @@ import httpx
 import pytest
 import uvicorn
 import websockets
+from piccolo.apps.user.tables import BaseUser
+from piccolo_api.session_auth.middleware import SessionsAuthBackend
+from piccolo_api.session_auth.tables import SessionsBase
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 from starlette.routing import Mount
 
 from pgext.pubsub import Channel, Hub, Message, Overflow, SubscriberTooSlow
-from pgext.pubsub.bridge import Bridge
+from pgext.pubsub.bridge import Bridge, authenticated
 from pgext.pubsub.bridge_fanout import Client
 from pgext.pubsub.bridge_wire import BadResumeId, message_frame, parse_resume_id
+from tests.helpers import drop_tables, recreate_tables
 
 from .conftest import Note
 
@@ -510,3 +515,69 @@ async def test_hub_close_and_server_shutdown_end_streams(ps_engine: Any) -> None
     ]
     assert leftovers == []
     print(f"shutdown with 3 open streams took {took:.2f} s")
+
+
+class BridgeUser(BaseUser, tablename="pgext_bridge_user"):
+    pass
+
+
+class BridgeSession(SessionsBase, tablename="pgext_bridge_session"):
+    pass
+
+
+async def test_piccolo_session_auth(hub: Hub, ps_engine: Any) -> None:
+    """``authenticated`` with piccolo_api's session backend, plus a hook that
+    keeps one channel for admins."""
+    await recreate_tables(ps_engine, BridgeUser, BridgeSession)
+    alice = await BridgeUser.create_user(
+        "alice", "a-long-passw0rd", active=True, email="alice@example.org"
+    )
+    boss = await BridgeUser.create_user(
+        "boss", "a-long-passw0rd", active=True, admin=True, email="boss@example.org"
+    )
+    alice_token = (await BridgeSession.create_session(alice.id)).token
+    boss_token = (await BridgeSession.create_session(boss.id)).token
+    news = Channel("bridge_news", Note)
+    ops = Channel("bridge_ops", Note)
+
+    def authorize(conn: HTTPConnection, channel: Channel[Any]) -> bool:
+        authenticated(conn, channel)  # 401 without a valid session
+        return channel is not ops or bool(conn.user.user.admin)
+
+    bridge = Bridge(hub, [news, ops], authorize=authorize)
+    backend = SessionsAuthBackend(
+        auth_table=BridgeUser,
+        session_table=BridgeSession,
+        admin_only=False,
+        allow_unauthenticated=True,
+    )
+    app = make_app(bridge)
+    app.add_middleware(AuthenticationMiddleware, backend=backend)
+    async with serve(app) as srv, httpx.AsyncClient(timeout=10) as http:
+        news_url = f"{srv.base}/live/sse/bridge_news"
+        assert (await http.get(news_url)).status_code == 401
+        forged = await http.get(news_url, headers={"Cookie": "id=not-a-session"})
+        assert forged.status_code == 401
+        ops_url = f"{srv.base}/live/sse/bridge_ops"
+        denied = await http.get(ops_url, headers={"Cookie": f"id={alice_token}"})
+        assert denied.status_code == 403
+        async with sse(http, ops_url, {"Cookie": f"id={boss_token}"}) as reader:
+            await wait_for(lambda: bridge.stats()["clients"] == 1)
+            await hub.publish(ops, Note(n=7, text="deploy"))
+            event = await reader.next()
+        assert json.loads(event.data) == {"n": 7, "text": "deploy"}
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(
+                f"{srv.ws_base}/live/ws/bridge_ops",
+                additional_headers={"Cookie": f"id={alice_token}"},
+            ):
+                pass
+        assert refused.value.response.status_code == 403
+        async with websockets.connect(
+            f"{srv.ws_base}/live/ws/bridge_news",
+            additional_headers={"Cookie": f"id={alice_token}"},
+        ) as ws:
+            await wait_for(lambda: bridge.stats()["clients"] == 1)
+            await hub.publish(news, Note(n=1))
+            assert (await ws_json(ws))["data"] == {"n": 1, "text": ""}
+    await drop_tables(BridgeSession, BridgeUser)
