@@ -17,6 +17,7 @@ from pgext.engine import PgextEngine
 from pgext.postgis import Geography, Geometry
 from pgext.postgis.measure import D
 from pgext.postgis.queries import order_by_knn
+from pgext.postgis.query_errors import UnsupportedOperation
 from tests.helpers import recreate_tables
 
 pytestmark = pytest.mark.postgres
@@ -87,6 +88,15 @@ async def test_nearest_first(data: None) -> None:
     )
     assert [r["name"] for r in rows] == ["b", "d", "c"]
     assert rows[0]["distance"] == pytest.approx(55_660, rel=1e-3)
+
+
+async def test_box_knn(data: None) -> None:
+    rows = await KnnCity.select(KnnCity.name).order_by(
+        KnnCity.centre.box_knn(merc(80000, 5))
+    )
+    assert [r["name"] for r in rows] == ["far", "east", "west"]
+    with pytest.raises(UnsupportedOperation):
+        KnnAirport.geog.box_knn(Point(0, 0))
 
 
 async def test_geography_knn(data: None) -> None:

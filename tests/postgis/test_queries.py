@@ -130,6 +130,26 @@ async def test_predicates_against_values(data: None) -> None:
     ]
 
 
+async def test_more_predicates(data: None) -> None:
+    big = box(-1, -1, 21, 11)
+    assert await where_names(QRegion, QRegion.boundary.bbox_within(big)) == ["a", "b"]
+    # The point on A's edge is contained, but not properly (not in the interior).
+    edge, inner = Point(0, 5), Point(6, 6)
+    assert await where_names(QRegion, QRegion.boundary.contains(edge)) == []
+    assert await where_names(QRegion, QRegion.boundary.covers(edge)) == ["a"]
+    assert await where_names(QRegion, QRegion.boundary.contains_properly(inner)) == [
+        "a",
+        "c",
+    ]
+    # A column against a column of the same row.
+    assert await where_names(QStore, QStore.location.equals(QStore.location)) == [
+        "s1",
+        "s2",
+        "s3",
+        "s4",
+    ]
+
+
 async def test_relate_pattern(data: None) -> None:
     # Interiors intersect, A's exterior does not meet the interior of the box.
     rows = await QRegion.select(QRegion.name).where(
