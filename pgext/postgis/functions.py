@@ -48,6 +48,7 @@ from pgext.postgis.operands import (
     SpatialWhere,
     check_same_query,
     geometry_value,
+    root_table,
     safe_alias,
     spatial_info,
     typed,
@@ -189,8 +190,9 @@ class SpatialFunction(QueryString):
             raise SpatialQueryError("the expression has no alias to refer to")
         # GROUP BY resolves a name to an input column before an output
         # column, so an alias equal to a column name would group by the column.
-        for column in self.columns:
-            table = seam.column_table(column)
+        tables = {seam.column_table(c) for c in self.columns}
+        tables |= {root_table(c) for c in self.columns}
+        for table in tables:
             if alias in {seam.column_name(c) for c in seam.table_columns(table)}:
                 raise SpatialQueryError(
                     f"alias {alias!r} is also a column of "
