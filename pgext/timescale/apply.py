@@ -65,6 +65,14 @@ async def capabilities_of(engine: Any) -> Capabilities:
         return Capabilities.from_row(await connection.fetchrow(DETECT_SQL))
 
 
+async def require_timescaledb(engine: Any) -> Capabilities:
+    """The engine's capabilities; raises an error naming the timescaledb
+    extension when the server lacks it."""
+    caps = await capabilities_of(engine)
+    caps.require("timescaledb")
+    return caps
+
+
 async def _run(connection: asyncpg.Connection, statement: Statement) -> None:
     if statement.requires is not None:
         exists = await connection.fetchval(
@@ -131,6 +139,7 @@ async def teardown(*tables: type[Table], engine: Any = None) -> list[Statement]:
 
 async def is_hypertable(table: type[Table], engine: Any = None) -> bool:
     engine = engine_of(table, engine)
+    await require_timescaledb(engine)
     async with connection_of(engine) as connection:
         found = await connection.fetchval(
             "SELECT count(*) FROM timescaledb_information.hypertables "
@@ -222,5 +231,6 @@ async def run_job(job_id: int, engine: Any) -> None:
     where no background workers exist."""
     if isinstance(job_id, bool) or not isinstance(job_id, int):
         raise TimescaleError(f"job_id must be an int, got {job_id!r}")
+    await require_timescaledb(engine)
     async with connection_of(engine) as connection:
         await connection.execute("CALL run_job($1::int)", job_id)

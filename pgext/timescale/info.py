@@ -12,7 +12,11 @@ from piccolo.table import Table
 
 from pgext import seam
 from pgext.timescale import sql
-from pgext.timescale.apply import capabilities_of, connection_of, engine_of
+from pgext.timescale.apply import (
+    connection_of,
+    engine_of,
+    require_timescaledb,
+)
 
 
 def _rel(table: type[Table]) -> str:
@@ -77,6 +81,7 @@ class Job:
 
 async def chunks(table: type[Table], engine: Any = None) -> list[Chunk]:
     engine = engine_of(table, engine)
+    await require_timescaledb(engine)
     name, schema = _names(table)
     async with connection_of(engine) as connection:
         rows = await connection.fetch(
@@ -101,6 +106,7 @@ async def chunks(table: type[Table], engine: Any = None) -> list[Chunk]:
 
 async def size(table: type[Table], engine: Any = None) -> Size:
     engine = engine_of(table, engine)
+    await require_timescaledb(engine)
     async with connection_of(engine) as connection:
         row = await connection.fetchrow(
             "SELECT table_bytes, index_bytes, toast_bytes, total_bytes "
@@ -117,7 +123,7 @@ async def size(table: type[Table], engine: Any = None) -> Size:
 
 async def columnstore_stats(table: type[Table], engine: Any = None) -> ColumnstoreStats:
     engine = engine_of(table, engine)
-    caps = await capabilities_of(engine)
+    caps = await require_timescaledb(engine)
     function = (
         "hypertable_columnstore_stats"
         if caps.at_least("timescaledb", 2, 18)
@@ -143,6 +149,7 @@ async def columnstore_stats(table: type[Table], engine: Any = None) -> Columnsto
 async def approximate_row_count(table: type[Table], engine: Any = None) -> int:
     """TimescaleDB's estimate from statistics (0 before ANALYZE)."""
     engine = engine_of(table, engine)
+    await require_timescaledb(engine)
     async with connection_of(engine) as connection:
         value = await connection.fetchval(
             "SELECT approximate_row_count($1::text::regclass)", _rel(table)
@@ -154,6 +161,7 @@ async def jobs(table: type[Table] | None = None, engine: Any = None) -> list[Job
     """Background jobs (policies), with their last run and failures; only
     those of ``table`` (hypertable or continuous aggregate) when given."""
     engine = engine_of(table, engine)
+    await require_timescaledb(engine)
     name, schema = _names(table) if table is not None else (None, None)
     async with connection_of(engine) as connection:
         rows = await connection.fetch(

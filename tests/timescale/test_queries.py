@@ -15,6 +15,7 @@ from piccolo.table import Table
 
 from pgext import seam
 from pgext.engine import PgextEngine
+from pgext.errors import ExtensionError
 from pgext.timescale import (
     First,
     Interpolate,
@@ -24,6 +25,8 @@ from pgext.timescale import (
     TimeBucketGapfill,
     TimescaleNotInstalled,
     hypertable,
+    info,
+    set_retention,
     setup,
 )
 from pgext.timescale.errors import InvalidInterval
@@ -44,6 +47,11 @@ class QReading(Table, tablename="q_reading"):
     ts = Timestamptz()
     device_id = Integer()
     value = DoublePrecision()
+
+
+@hypertable("ts", chunk_interval="1 day", retention="30 days")
+class QPlainHyper(Table, tablename="q_plain_hyper"):
+    ts = Timestamptz()
 
 
 class QPlainReading(Table, tablename="q_plain_reading"):
@@ -232,3 +240,28 @@ async def test_timescale_only_features_name_the_extension(
         await pg_table.select(gapfill, Count()).group_by(gapfill)
     with pytest.raises(TimescaleNotInstalled, match="last needs"):
         await pg_table.select(Last(pg_table.value, pg_table.ts))
+
+
+@pytest.mark.postgres
+async def test_hypertable_features_on_plain_postgres_name_the_extension(
+    pg_engine: PgextEngine,
+) -> None:
+    seam.bind_engine(QPlainHyper, pg_engine)
+    await QPlainHyper.alter().drop_table(if_exists=True)
+    await QPlainHyper.create_table()
+    try:
+        with pytest.raises(ExtensionError, match="timescaledb"):
+            await setup(QPlainHyper)
+        with pytest.raises(ExtensionError, match="timescaledb"):
+            await info.chunks(QPlainHyper)
+        with pytest.raises(ExtensionError, match="timescaledb"):
+            await set_retention(QPlainHyper, "1 day")
+        # Nothing was changed on the way to the error: Piccolo's key is intact.
+        rows = await pg_engine.execute_in_new_connection(
+            "SELECT count(*) AS n FROM pg_constraint "
+            "WHERE conrelid = 'q_plain_hyper'::regclass AND contype = 'p' "
+            "AND array_length(conkey, 1) = 1"
+        )
+        assert rows[0]["n"] == 1
+    finally:
+        await QPlainHyper.alter().drop_table(if_exists=True)
