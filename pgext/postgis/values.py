@@ -235,6 +235,57 @@ def _check_range(geometry: BaseGeometry) -> None:
         )
 
 
+# PostGIS refuses a geography edge whose ends are antipodal ("Antipodal (180
+# degrees long) edge detected!"): the great circle through them is undefined.
+# It compares the ends as unit vectors with a 1e-12 tolerance; this check uses
+# a slightly wider one so nothing PostGIS refuses gets through.
+_ANTIPODAL_TOLERANCE = 1e-11
+
+
+def _unit_vectors(lonlat: NDArray[np.float64]) -> NDArray[np.float64]:
+    lon = np.radians(lonlat[:, 0])
+    lat = np.radians(lonlat[:, 1])
+    return np.column_stack(
+        [np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)]
+    )
+
+
+def _linear_parts(geometry: BaseGeometry) -> list[BaseGeometry]:
+    parts: list[BaseGeometry] = []
+    for part in shapely.get_parts(geometry):
+        type_id = int(shapely.get_type_id(part))
+        if type_id == 7:
+            parts.extend(_linear_parts(part))
+        elif type_id in (1, 2):
+            parts.append(part)
+        elif type_id == 3:
+            parts.append(shapely.get_exterior_ring(part))
+            parts.extend(
+                shapely.get_interior_ring(part, i)
+                for i in range(int(shapely.get_num_interior_rings(part)))
+            )
+    return parts
+
+
+def _check_antipodal_edges(geometry: BaseGeometry) -> None:
+    if int(shapely.get_type_id(geometry)) in (0, 4) or shapely.is_empty(geometry):
+        return
+    for line in _linear_parts(geometry):
+        coords = shapely.get_coordinates(line)
+        if len(coords) < 2:
+            continue
+        vectors = _unit_vectors(coords)
+        sums = np.abs(vectors[:-1] + vectors[1:])
+        antipodal = (sums < _ANTIPODAL_TOLERANCE).all(axis=1)
+        if antipodal.any():
+            index = int(np.argmax(antipodal))
+            raise CoordinateOutOfRange(
+                "geography edge between antipodal points "
+                f"{tuple(coords[index])} and {tuple(coords[index + 1])} is "
+                "undefined (add a vertex between them)"
+            )
+
+
 def check_geometry(
     geometry: BaseGeometry, spec: GeometrySpec, column: str | None = None
 ) -> BaseGeometry:
@@ -259,12 +310,13 @@ def check_geometry(
                 + "; transform it first (shapely + pyproj, or ST_Transform)"
             )
         found = dimension_of(geometry)
-        if found != spec.dimension and not shapely.is_empty(geometry):
+        if found != spec.dimension:
             raise DimensionMismatch(
                 f"value is {found} but the column is {spec.dimension}"
             )
         if spec.geography:
             _check_range(geometry)
+            _check_antipodal_edges(geometry)
     except InvalidGeometry as error:
         if column is not None and error.column is None:
             raise error.for_column(column) from None
@@ -319,9 +371,7 @@ def check_array(
     empty = shapely.is_empty(values)
     want_z = "Z" in spec.dimension
     want_m = spec.dimension.endswith("M")
-    bad_dim = ~empty & (
-        (shapely.has_z(values) != want_z) | (shapely.has_m(values) != want_m)
-    )
+    bad_dim = (shapely.has_z(values) != want_z) | (shapely.has_m(values) != want_m)
     if bad_dim.any():
         fail(DimensionMismatch, bad_dim)
     if spec.geography:
@@ -335,6 +385,12 @@ def check_array(
             )
         if bad.any():
             fail(CoordinateOutOfRange, bad)
+        for position in np.flatnonzero(~empty & (type_ids != 0) & (type_ids != 4)):
+            try:
+                _check_antipodal_edges(values[position])
+            except InvalidGeometry as error:
+                row = int(np.flatnonzero(present)[position])
+                raise type(error)(f"row {row}: {error.problem}", column) from None
     rings = type_ids == _LINEARRING_ID
     needs_srid = srids != spec.srid
     if not rings.any() and not needs_srid.any():

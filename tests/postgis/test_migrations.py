@@ -12,7 +12,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from pgext.postgis.migrations import ColumnType, target_type, using_expression
+from pgext.postgis.migrations import (
+    ColumnType,
+    create_postgis,
+    target_type,
+    using_expression,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -137,8 +142,9 @@ async def test_auto_migrations_create_and_really_alter(
     await execute(postgres_dsn, f"DROP TABLE IF EXISTS {TABLE}")
     await execute(
         postgres_dsn,
-        "CREATE TABLE IF NOT EXISTS migration (id SERIAL PRIMARY KEY, name VARCHAR(200), "
-        "app_name VARCHAR(200), ran_on TIMESTAMP DEFAULT current_timestamp)",
+        "CREATE TABLE IF NOT EXISTS migration (id SERIAL PRIMARY KEY, "
+        "name VARCHAR(200), app_name VARCHAR(200), "
+        "ran_on TIMESTAMP DEFAULT current_timestamp)",
     )
     await execute(postgres_dsn, f"DELETE FROM migration WHERE app_name = '{APP}'")
 
@@ -202,5 +208,24 @@ def test_using_expressions() -> None:
     assert using_expression("g", unknown, target) == (
         '(ST_Multi(ST_SetSRID("g", 4326)))::geometry(MultiLineStringM,4326)'
     )
+    multi = ColumnType("geometry", "MultiPoint", 3857, "XY")
+    assert "ST_GeometryN" in using_expression(
+        "g", multi, target_type(multi, {"geometry_type": "Point"})
+    )
     with pytest.raises(ValueError):
         target_type(unknown, {"dimension": "XYQ"})
+
+
+async def test_create_postgis_raw_step(piccolo_conf: str, postgres_dsn: str) -> None:
+    # Idempotent: the extension exists already on the test server.
+    await create_postgis()
+    connection = await asyncpg.connect(postgres_dsn)
+    try:
+        assert (
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_extension WHERE extname = 'postgis'"
+            )
+            == 1
+        )
+    finally:
+        await connection.close()

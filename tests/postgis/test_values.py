@@ -150,6 +150,18 @@ SPEC = GeometrySpec("Point", 4326, "XY", False)
             "-91",
         ),
         ("POINT(1", SPEC, GeometryParseError, "WKT"),
+        (
+            "LINESTRING(0 0, 0 0, 180 0)",
+            GeometrySpec("LineString", 4326, "XY", True),
+            CoordinateOutOfRange,
+            "antipodal",
+        ),
+        (
+            "POLYGON((0 90, 10 0, 0 -90, 0 90))",
+            GeometrySpec("Geometry", 4326, "XY", True),
+            CoordinateOutOfRange,
+            "antipodal",
+        ),
     ],
 )
 def test_refusals_name_the_column_and_the_problem(
@@ -169,9 +181,13 @@ def test_check_geometry_sets_column_srid_and_turns_rings_into_lines() -> None:
     line = check_geometry(ring, GeometrySpec("LineString", 0))
     assert shapely.get_type_id(line) == 1
     empty = check_geometry(
-        shapely.from_wkt("POINT EMPTY"), GeometrySpec("Point", 4326, "XYZ")
+        shapely.from_wkt("POINT Z EMPTY"), GeometrySpec("Point", 4326, "XYZ")
     )
     assert empty.is_empty
+    with pytest.raises(DimensionMismatch):
+        check_geometry(
+            shapely.from_wkt("POINT EMPTY"), GeometrySpec("Point", 4326, "XYZ")
+        )
 
 
 def test_check_array_matches_check_geometry() -> None:
