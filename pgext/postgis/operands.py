@@ -22,7 +22,12 @@ from pgext import seam
 from pgext.identifiers import quote_ident, validate_identifier
 from pgext.postgis.errors import InvalidGeometry, SRIDMismatch
 from pgext.postgis.query_errors import SpatialQueryError
-from pgext.postgis.values import parse_geometry
+from pgext.postgis.values import (
+    GeometrySpec,
+    check_geometry,
+    dimension_of,
+    parse_geometry,
+)
 
 if TYPE_CHECKING:
     from piccolo.table import Table
@@ -92,6 +97,11 @@ def geometry_value(value: Any, owner: SpatialInfo, sql_type: str) -> QueryString
             f"{owner.srid}))",
             owner.name,
         )
+    if owner.is_geography:
+        # Refuse out-of-range lon/lat here rather than let PostGIS fail
+        # (or silently wrap) inside the query.
+        spec = GeometrySpec("Geometry", owner.srid, dimension_of(geometry), True)
+        geometry = check_geometry(geometry, spec, owner.name)
     return QueryString("{}::" + sql_type, geometry)
 
 

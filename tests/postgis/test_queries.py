@@ -9,7 +9,7 @@ from piccolo.table import Table
 from shapely import Point, box
 
 from pgext.engine import PgextEngine
-from pgext.postgis import Geography, Geometry, SRIDMismatch
+from pgext.postgis import CoordinateOutOfRange, Geography, Geometry, SRIDMismatch
 from pgext.postgis import sql as sql_module
 from pgext.postgis.measure import D
 from pgext.postgis.query_errors import (
@@ -285,6 +285,8 @@ async def test_geography_rejects_geometry_only_predicates(data: None) -> None:
 
 
 def test_bad_input_is_refused_before_sql() -> None:
+    with pytest.raises(CoordinateOutOfRange, match="geog"):
+        QPlace.geog.dwithin(Point(200, 0), D(km=1))
     with pytest.raises(SRIDMismatch):
         QStore.location.within(QSite.pos)
     with pytest.raises(SpatialQueryError, match="unrelated tables"):
