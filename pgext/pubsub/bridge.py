@@ -57,6 +57,8 @@ logger = logging.getLogger("pgext.pubsub.bridge")
 
 Authorize = Callable[[HTTPConnection, Channel[Any]], "bool | Awaitable[bool]"]
 
+MAX_BATCH = 64
+
 # WebSocket close codes (RFC 6455 / IANA registry).
 WS_GOING_AWAY = 1001
 WS_TRY_AGAIN_LATER = 1013
@@ -181,8 +183,9 @@ class Bridge:
     ) -> AsyncIterator[bytes]:
         if prelude:
             yield prelude
-        async for frame in self._frames(channel, client, after):
-            yield frame.sse()
+        async for batch in self._frames(channel, client, after):
+            # One chunk per batch: fewer sends when a client is behind.
+            yield b"".join([frame.sse() for frame in batch])
 
     def _server_exit_event(self) -> anyio.Event:
         if self._server_exit is None:
@@ -234,11 +237,11 @@ class Bridge:
             await asyncio.wait_for(websocket.close(code), self.send_timeout)
 
     async def _ws_send(
-        self, websocket: WebSocket, frames: AsyncGenerator[Frame, None]
+        self, websocket: WebSocket, frames: AsyncGenerator[list[Frame], None]
     ) -> int:
         """Send frames (and heartbeats while idle); return the close code."""
         iterator = frames.__aiter__()
-        pending: asyncio.Task[Frame] | None = None
+        pending: asyncio.Future[list[Frame]] | None = None
         timeout = self.heartbeat or None
         try:
             while True:
@@ -248,18 +251,20 @@ class Bridge:
                 if done:
                     task, pending = pending, None
                     try:
-                        frame = task.result()
+                        texts = [frame.ws() for frame in task.result()]
                     except StopAsyncIteration:
                         return WS_GOING_AWAY
                     except SubscriberTooSlow:
                         self.slow_disconnects += 1
                         return WS_TRY_AGAIN_LATER
-                    text = frame.ws()
                 else:
-                    text = HEARTBEAT_WS
-                try:
-                    await asyncio.wait_for(websocket.send_text(text), self.send_timeout)
-                except asyncio.TimeoutError:
+                    texts = [HEARTBEAT_WS]
+                # One cancel scope per batch (asyncio.wait_for would start a
+                # task per send).
+                with anyio.move_on_after(self.send_timeout) as scope:
+                    for text in texts:
+                        await websocket.send_text(text)
+                if scope.cancelled_caught:
                     self.slow_disconnects += 1
                     return WS_TRY_AGAIN_LATER
         finally:
@@ -306,8 +311,11 @@ class Bridge:
 
     async def _frames(
         self, channel: Channel[Any], client: Client, after: int | None
-    ) -> AsyncGenerator[Frame, None]:
-        """The client's events: replay (durable resume), then live frames.
+    ) -> AsyncGenerator[list[Frame], None]:
+        """The client's events in batches: replay (durable resume), then live
+        frames; a batch holds what is queued already (at most
+        ``MAX_BATCH``), so a client that fell behind catches up in fewer,
+        larger writes.
 
         Joins the channel only when iteration starts (a HEAD request or a
         response that never starts leaves nothing behind) and leaves it in
@@ -326,18 +334,26 @@ class Bridge:
                         if frame.id is not None:
                             client.replayed += 1
                             self.replayed += 1
-                        yield frame
+                        yield [frame]
                 floor = max(after, position)
             elif after is not None:
-                yield gap_frame(channel.name, reason="not-resumable", after=after)
+                yield [gap_frame(channel.name, reason="not-resumable", after=after)]
             while True:
                 try:
-                    frame = await client.next()
+                    batch = [await client.next()]
                 except SubscriptionClosed:
                     return
-                if frame.id is not None and frame.id <= floor:
-                    continue
-                yield frame
+                while len(batch) < MAX_BATCH:
+                    try:
+                        more = client.next_nowait()
+                    except (SubscriptionClosed, SubscriberTooSlow):
+                        break  # raised again by next(), after this batch
+                    if more is None:
+                        break
+                    batch.append(more)
+                batch = [f for f in batch if f.id is None or f.id > floor]
+                if batch:
+                    yield batch
         finally:
             self._leave(fanout, client)
 

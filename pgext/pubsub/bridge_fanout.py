@@ -91,19 +91,23 @@ class Client:
         if self._held is not None:
             frame, self._held = self._held, None
             return frame
-        frame = await self.mailbox.get()
+        return self._notice_first(await self.mailbox.get())
+
+    def next_nowait(self) -> Frame | None:
+        """Like :meth:`next` but ``None`` instead of waiting."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            return held
+        frame = self.mailbox.get_nowait()
+        return None if frame is None else self._notice_first(frame)
+
+    def _notice_first(self, frame: Frame) -> Frame:
         lost = self.mailbox.counters.dropped - self._reported_drops
         if lost > 0 and self.mailbox.overflow is not Overflow.KEEP_LATEST:
             self._reported_drops += lost
             self._held = frame
             return overflow_frame(self.channel, lost)
         return frame
-
-    def next_nowait(self) -> Frame | None:
-        if self._held is not None:
-            frame, self._held = self._held, None
-            return frame
-        return self.mailbox.get_nowait()
 
 
 class Fanout:

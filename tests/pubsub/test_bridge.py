@@ -395,7 +395,21 @@ async def test_heartbeats_and_retry_hint(hub: Hub) -> None:
         assert beats == [{"type": "heartbeat"}] * 2
 
 
-async def test_slow_client_does_not_delay_others(hub: Hub) -> None:
+STALLED_REQUESTS = {
+    "sse": "GET /live/sse/bridge_slow HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    "ws": (
+        "GET /live/ws/bridge_slow HTTP/1.1\r\nHost: localhost\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("stalled_protocol", ["sse", "ws"])
+async def test_slow_client_does_not_delay_others(
+    hub: Hub, stalled_protocol: str
+) -> None:
     """One client never reads its socket; the others get every message."""
     ticks = Channel("bridge_slow", Tick)
     bridge = Bridge(hub, [ticks], queue_size=64, send_timeout=1.0, heartbeat=0)
@@ -412,10 +426,7 @@ async def test_slow_client_does_not_delay_others(hub: Hub) -> None:
         stalled.setblocking(False)
         host, port = srv.base.removeprefix("http://").split(":")
         await loop.sock_connect(stalled, (host, int(port)))
-        await loop.sock_sendall(
-            stalled,
-            f"GET /live/sse/bridge_slow HTTP/1.1\r\nHost: {host}\r\n\r\n".encode(),
-        )
+        await loop.sock_sendall(stalled, STALLED_REQUESTS[stalled_protocol].encode())
         await wait_for(lambda: bridge.stats()["clients"] == 1)
         latencies: list[float] = []
 
