@@ -253,3 +253,26 @@ def test_mixed_srids_unrelated_tables_and_unsafe_aliases_are_refused() -> None:
         F.area(FnZone.shape, alias='a" FROM x; --')
     with pytest.raises(ValueError, match="alias"):
         F.area(FnZone.shape, alias="x" * 64)  # Postgres would truncate it
+
+
+async def test_accessors_and_optional_arguments(data: None) -> None:
+    rows = await FnPoi.select(
+        F.x(FnPoi.spot),
+        F.y(FnPoi.spot),
+        F.z(FnPoi.spot),
+        F.as_geojson(FnPoi.spot, 1, alias="short"),
+        F.as_text(FnPoi.spot, 0, alias="wkt0"),
+        F.geometry_type(FnPoi.spot),
+        F.is_valid(FnPoi.spot),
+    ).where(FnPoi.name == "p3")
+    assert rows == [
+        {
+            "x": 10.5,
+            "y": 10.5,
+            "z": None,
+            "short": '{"type":"Point","coordinates":[10.5,10.5]}',
+            "wkt0": "POINT(10 10)",
+            "geometry_type": "ST_Point",
+            "is_valid": True,
+        }
+    ]
