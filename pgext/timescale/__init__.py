@@ -15,6 +15,7 @@ from pgext.timescale.aggregates import (
     continuous_aggregate,
 )
 from pgext.timescale.apply import (
+    create,
     execute,
     is_hypertable,
     refresh,
@@ -67,6 +68,7 @@ __all__ = [
     "UnsupportedChange",
     "bulk_insert",
     "continuous_aggregate",
+    "create",
     "execute",
     "hypertable",
     "info",

@@ -128,6 +128,39 @@ async def setup(*tables: type[Table], engine: Any = None) -> list[Statement]:
     return statements
 
 
+async def create(*tables: type[Table], engine: Any = None) -> list[Statement]:
+    """Create new tables as declared, then their aggregates.
+
+    Hypertables are created in one ``CREATE TABLE ... WITH (tsdb.hypertable)``
+    statement on TimescaleDB 2.20+ (Piccolo's column definitions, the wider
+    primary key, the partitioning options), or by Piccolo and converted on
+    older servers.  Plain tables are created by Piccolo; aggregates by
+    :func:`setup`.
+    """
+    engine = engine_of(tables[0] if tables else None, engine)
+    caps = await capabilities_of(engine)
+    statements: list[Statement] = []
+    aggregates = []
+    for table in tables:
+        spec = hypertable_spec(table)
+        if aggregate_spec(table) is not None:
+            aggregates.append(table)
+            continue
+        ddl = list(table.create_table().ddl)
+        if spec is None or not sql.supports_create_table_with(caps):
+            statements += [Statement(text) for text in ddl]
+            if spec is not None:
+                statements += plan(empty_state(), collect_state([table]), caps)
+            continue
+        primary = seam.primary_key(table)
+        statements += sql.create_table_with(spec.state(), ddl[0], primary.ddl, caps)
+        statements += [Statement(text) for text in ddl[1:]]  # indexes
+    await execute(statements, engine)
+    if aggregates:
+        statements += await setup(*aggregates, engine=engine)
+    return statements
+
+
 async def teardown(*tables: type[Table], engine: Any = None) -> list[Statement]:
     """Drop the continuous aggregates and policies ``tables`` declare."""
     engine = engine_of(tables[0] if tables else None, engine)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgext.capabilities import Capabilities
-from pgext.errors import InvalidIdentifier
+from pgext.errors import ExtensionNotAvailable, InvalidIdentifier
 from pgext.identifiers import quote_ident, quote_literal, quote_qualified
 from pgext.timescale.spec import split_order_item
 
@@ -337,3 +337,73 @@ def set_materialized_only(state: State, caps: Capabilities) -> list[Statement]:
             requires=rel,
         )
     ]
+
+
+# -- new tables: CREATE TABLE ... WITH (tsdb.hypertable) (2.20+) ----------------------
+
+
+def supports_create_table_with(caps: Capabilities) -> bool:
+    return caps.at_least("timescaledb", 2, 20)
+
+
+def create_table_with(
+    state: State, create_table: str, primary_key_ddl: str, caps: Capabilities
+) -> list[Statement]:
+    """Create a new table directly as a hypertable, from Piccolo's own
+    ``CREATE TABLE`` statement (``create_table``) and its primary-key column
+    definition: the key moves to a table constraint over (id, time[, space])
+    and ``WITH (tsdb.*)`` makes the table a hypertable in the same statement,
+    so no key swap and no conversion are needed.
+
+    From 2.23 such a table gets a columnstore policy of its own when
+    columnstore settings are given; it is replaced by the declared one.
+    Needs 2.20 (:func:`supports_create_table_with`).
+    """
+    if not supports_create_table_with(caps):
+        raise ExtensionNotAvailable(
+            "CREATE TABLE ... WITH (tsdb.*) needs TimescaleDB 2.20+"
+        )
+    plain_key = primary_key_ddl.replace(" PRIMARY KEY", "", 1)
+    if primary_key_ddl not in create_table or not create_table.endswith(")"):
+        raise InvalidIdentifier("unexpected CREATE TABLE statement from Piccolo")
+    key = ", ".join(quote_ident(c) for c in state["primary_key"])
+    body = create_table.replace(primary_key_ddl, plain_key, 1)[:-1]
+    options = [
+        "tsdb.hypertable",
+        f"tsdb.partition_column = {quote_literal(state['time_column'])}",
+        f"tsdb.chunk_interval = {quote_literal(state['chunk_interval'])}",
+    ]
+    settings = state.get("columnstore")
+    auto_policy = caps.at_least("timescaledb", 2, 23)
+    if settings:
+        caps.require_community("columnstore (compression)")
+        if settings["segment_by"]:
+            segment = ",".join(quote_ident(c) for c in settings["segment_by"])
+            options.append(f"tsdb.segmentby = {quote_literal(segment)}")
+        if settings["order_by"]:
+            order = ",".join(_order_item(i) for i in settings["order_by"])
+            options.append(f"tsdb.orderby = {quote_literal(order)}")
+    elif auto_policy:
+        options.append("tsdb.enable_columnstore = false")
+    statements = [
+        Statement(
+            f"{body}, PRIMARY KEY ({key})) WITH ({', '.join(options)})",
+            description=f"hypertable {relation(state)}",
+        )
+    ]
+    space = state.get("space")
+    if space:
+        statements.append(
+            Statement(
+                "SELECT add_dimension($1::text::regclass, by_hash($2::name, $3::int))",
+                (relation(state), space["column"], space["partitions"]),
+            )
+        )
+    if settings:
+        if auto_policy:
+            statements += remove_columnstore_policy(state, caps)
+        if settings.get("after"):
+            statements += add_columnstore_policy(state, caps)
+    if state.get("retention"):
+        statements += add_retention_policy(state, caps)
+    return statements

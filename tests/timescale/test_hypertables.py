@@ -15,7 +15,9 @@ from pgext import seam
 from pgext.engine import PgextEngine
 from pgext.timescale import (
     Columnstore,
+    HashDimension,
     NotAHypertable,
+    create,
     hypertable,
     info,
     is_hypertable,
@@ -163,3 +165,50 @@ async def test_policy_on_a_plain_table_is_refused_before_ddl(
     assert await info.jobs(HtPlain) == []
     with pytest.raises(NotAHypertable, match="not declared as a hypertable"):
         await setup(HtPlain)
+
+
+@hypertable(
+    "ts",
+    chunk_interval="1 day",
+    space=HashDimension("device_id", 2),
+    columnstore=Columnstore(segment_by=["device_id"], after="3 days"),
+    retention="60 days",
+)
+class HtCreated(Table, tablename="ht_created"):
+    ts = Timestamptz()
+    device_id = Integer(index=True)
+    value = DoublePrecision(null=True)
+
+
+async def test_create_new_table_as_declared(ts: PgextEngine) -> None:
+    seam.bind_engine(HtCreated, ts)
+    await HtCreated.alter().drop_table(if_exists=True)
+    caps = await ts.capabilities()
+    try:
+        statements = await create(HtCreated)
+        uses_with = caps.at_least("timescaledb", 2, 20)
+        assert any("WITH (tsdb.hypertable" in s.sql for s in statements) == uses_with
+        assert await is_hypertable(HtCreated)
+        jobs = {j.proc_name: j.config for j in await info.jobs(HtCreated)}
+        assert jobs["policy_compression"]["compress_after"] == "3 days"
+        assert jobs["policy_retention"]["drop_after"] == "60 days"
+        assert len(await info.jobs(HtCreated)) == 2
+        row = HtCreated(ts=NOW, device_id=4, value=1.0)
+        await row.save()
+        row.value = 3.0
+        await row.save()
+        assert await HtCreated.count().where(HtCreated.value == 3.0) == 1
+        async with ts.connection() as connection:
+            key = await connection.fetchval(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'ht_created'::regclass AND contype = 'p'"
+            )
+            indexed = await connection.fetchval(
+                "SELECT count(*) FROM pg_indexes WHERE tablename = 'ht_created' "
+                "AND indexdef LIKE '%(device_id)%'"
+            )
+        assert key == "PRIMARY KEY (id, ts, device_id)"
+        assert indexed >= 1
+    finally:
+        await teardown(HtCreated)
+        await HtCreated.alter().drop_table(if_exists=True)

@@ -191,3 +191,42 @@ def test_identifiers_needing_quotes() -> None:
     )
     assert statements[2].args[0] == relation
     assert '\'"My Schema"."Odd ""Name"""\'' in statements[0].sql
+
+
+CREATE = (
+    'CREATE TABLE "ts_reading" ("id" SERIAL PRIMARY KEY NOT NULL, '
+    '"ts" TIMESTAMPTZ NOT NULL, "device_id" INTEGER NOT NULL)'
+)
+KEY = '"id" SERIAL PRIMARY KEY NOT NULL'
+
+
+def test_create_table_with_on_2_20_and_2_23() -> None:
+    from pgext.timescale.sql import create_table_with
+
+    state = STATE["hypertables"]["ts_reading"]
+    on_2_20 = create_table_with(state, CREATE, KEY, caps("2.20.0"))
+    first = on_2_20[0].sql
+    assert first.startswith('CREATE TABLE "ts_reading" ("id" SERIAL NOT NULL, ')
+    assert 'PRIMARY KEY ("id", "ts", "device_id")) WITH (tsdb.hypertable, ' in first
+    assert "tsdb.partition_column = 'ts'" in first
+    assert "tsdb.chunk_interval = '1 day'" in first
+    assert "tsdb.segmentby = '\"device_id\"'" in first
+    assert "tsdb.orderby = '\"ts\" DESC'" in first
+    assert not any("create_hypertable" in s.sql for s in on_2_20)
+    assert not any("remove_columnstore_policy" in s.sql for s in on_2_20)
+    on_2_23 = [
+        s.sql.split("(")[0]
+        for s in create_table_with(state, CREATE, KEY, caps("2.23.0"))
+    ]
+    # 2.23 adds a policy by itself: it is replaced by the declared one.
+    assert on_2_23[1:] == [
+        "SELECT add_dimension",
+        "CALL remove_columnstore_policy",
+        "CALL add_columnstore_policy",
+        "SELECT add_retention_policy",
+    ]
+    plain = {**state, "columnstore": None, "retention": None, "space": None}
+    only = create_table_with(plain, CREATE, KEY, caps("2.23.0"))
+    assert len(only) == 1 and "tsdb.enable_columnstore = false" in only[0].sql
+    with pytest.raises(ExtensionError, match=r"2\.20\+"):
+        create_table_with(state, CREATE, KEY, caps("2.19.3"))
