@@ -1,0 +1,200 @@
+"""The playground command.
+
+With no arguments: start the servers (throwaway PostgreSQL + PostGIS and the
+PGlite TimescaleDB, or those named by ``PGEXT_POSTGRES_DSN`` /
+``PGEXT_TIMESCALE_DSN``), create and fill the example schema with progress
+output, and open an IPython shell.  ``--admin`` serves Piccolo Admin and the
+pgext widgets instead; ``--run-examples`` runs the tutorial's examples and
+exits.  Ctrl-C (or leaving the shell) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from pgext.harness.servers import ServerSet
+from pgext.playground import data
+from pgext.playground.progress import Reporter
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/playground",
+        description=(
+            "An example database with PostGIS, TimescaleDB and pub/sub, filled "
+            "with generated data, in an IPython shell."
+        ),
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--admin",
+        action="store_true",
+        help="serve Piccolo Admin with the pgext map and time-series widgets",
+    )
+    mode.add_argument(
+        "--run-examples",
+        action="store_true",
+        help="run every example of docs/tutorial.md, print the results, exit",
+    )
+    sizes = ", ".join(
+        f"{s.name}: {s.venues:,} venues, {s.readings:,} readings"
+        for s in data.SIZES.values()
+    )
+    parser.add_argument(
+        "--size",
+        choices=sorted(data.SIZES),
+        default=None,
+        help=f"how much data ({sizes}); default {data.DEFAULT_SIZE}, "
+        "small with --run-examples",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="--admin: address")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="--admin: port (0: any free port)"
+    )
+    parser.add_argument(
+        "--no-timescale",
+        action="store_true",
+        help="do not start the PGlite TimescaleDB (readings on plain PostgreSQL)",
+    )
+    return parser.parse_args(argv)
+
+
+async def _prepare(servers: ServerSet, size: str, reporter: Reporter) -> Any:
+    from pgext.playground.runtime import Playground
+
+    assert servers.postgres_config is not None
+    playground = await Playground.open(
+        servers.postgres_config, servers.timescale_config, reporter=reporter
+    )
+    try:
+        if not playground.timescale:
+            reporter.say(
+                "No TimescaleDB: readings go to a plain PostgreSQL table and "
+                "HourlyReading is a view using date_bin (same queries, no "
+                "continuous aggregate, no columnstore)."
+            )
+        await playground.populate(size)
+    except BaseException:
+        await playground.close()
+        raise
+    return playground
+
+
+def _shell(servers: ServerSet, size: str, reporter: Reporter) -> None:
+    from pgext.playground.servers import describe
+    from pgext.playground.shell import run_shell
+
+    with _Runner() as runner:
+        playground = runner.run(_prepare(servers, size, reporter))
+        try:
+            banner = "\n".join(
+                ["pgext playground", *describe(servers), playground.describe()]
+            )
+            run_shell(playground, runner.run, banner)
+        finally:
+            runner.run(playground.close())
+
+
+class _Runner:
+    """One event loop for the set-up, every shell cell and the clean-up (the
+    pools and hubs belong to it).  ``asyncio.Runner`` (3.11+) also turns
+    Ctrl-C into cancelling the running cell; on 3.10 IPython's own loop."""
+
+    def __enter__(self) -> _Runner:
+        runner_class = getattr(asyncio, "Runner", None)
+        self._runner = runner_class() if runner_class is not None else None
+        if self._runner is None:
+            from IPython.core.async_helpers import get_asyncio_loop
+
+            self._loop = get_asyncio_loop()  # type: ignore[no-untyped-call]
+        return self
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        if self._runner is not None:
+            return self._runner.run(coro)
+        return self._loop.run_until_complete(coro)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            self._runner.close()
+
+
+async def _admin(
+    servers: ServerSet, args: argparse.Namespace, size: str, reporter: Reporter
+) -> None:
+    from pgext.playground.admin import serve
+
+    _cancel_on_sigterm()
+    playground = await _prepare(servers, size, reporter)
+    try:
+        await serve(playground, host=args.host, port=args.port)
+    finally:
+        await playground.close()
+
+
+async def _examples(servers: ServerSet, size: str, reporter: Reporter) -> None:
+    from pgext.playground.examples import run_examples
+
+    _cancel_on_sigterm()
+    playground = await _prepare(servers, size, reporter)
+    try:
+        assert servers.postgres_config is not None
+        count = await run_examples(servers.postgres_config, servers.timescale_config)
+    finally:
+        await playground.close()
+    print(f"\nAll {count} examples of docs/tutorial.md ran.")
+
+
+def _cancel_on_sigterm() -> None:
+    # SIGTERM behaves like Ctrl-C: cancel the main task, so every
+    # ``finally`` runs and the servers are stopped.
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pgext.playground.servers import describe, start
+
+    args = parse(sys.argv[1:] if argv is None else argv)
+    # A shell that started us in the background may have left SIGINT
+    # ignored; the playground relies on Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    size = args.size or ("small" if args.run_examples else data.DEFAULT_SIZE)
+    reporter = Reporter()
+    reporter.say("pgext playground: PostGIS, TimescaleDB and pub/sub for Piccolo")
+    servers: ServerSet | None = None
+    try:
+        servers = start(reporter, want_timescale=not args.no_timescale)
+        for line in describe(servers):
+            reporter.say(f"  {line}")
+        if args.run_examples:
+            asyncio.run(_examples(servers, size, reporter))
+        elif args.admin:
+            asyncio.run(_admin(servers, args, size, reporter))
+        else:
+            _shell(servers, size, reporter)
+    except KeyboardInterrupt:
+        reporter.say("\nInterrupted.")
+        return 130
+    except asyncio.CancelledError:
+        reporter.say("\nStopped.")
+        return 143
+    except Exception as error:
+        from pgext.playground.examples import ExampleFailed
+
+        if isinstance(error, ExampleFailed):
+            reporter.say(f"\n{error}")
+            return 1
+        raise
+    finally:
+        if servers is not None:
+            started = ", ".join(servers.started) or "none"
+            servers.stop()
+            reporter.say(f"Stopped the servers the playground started ({started}).")
+    return 0
