@@ -230,3 +230,32 @@ def test_create_table_with_on_2_20_and_2_23() -> None:
     assert len(only) == 1 and "tsdb.enable_columnstore = false" in only[0].sql
     with pytest.raises(ExtensionError, match=r"2\.20\+"):
         create_table_with(state, CREATE, KEY, caps("2.19.3"))
+
+
+def test_chunk_interval_and_columnstore_changes() -> None:
+    target = copy.deepcopy(STATE)
+    table = target["hypertables"]["ts_reading"]
+    table["chunk_interval"] = "12 hours"
+    table["columnstore"] = {"segment_by": [], "order_by": ["ts"], "after": None}
+    statements = plan(STATE, target, caps("2.28.3"))
+    assert [s.sql.split("(")[0] for s in statements] == [
+        "SELECT set_chunk_time_interval",
+        "CALL remove_columnstore_policy",
+        'ALTER TABLE "ts_reading" SET ',
+    ]
+    assert statements[0].args == ('"ts_reading"', "12 hours")
+    assert "timescaledb.segmentby = ''" in statements[2].sql
+    table["columnstore"] = None
+    off = sqls(plan(STATE, target, caps("2.17.0")))
+    assert off[-1] == 'ALTER TABLE "ts_reading" SET (timescaledb.compress = false)'
+    assert "SELECT remove_compression_policy" in off[-2]
+
+
+def test_unsupported_changes_are_refused() -> None:
+    from pgext.timescale.errors import UnsupportedChange
+
+    for field, value in (("time_column", "other"), ("space", None)):
+        target = copy.deepcopy(STATE)
+        target["hypertables"]["ts_reading"][field] = value
+        with pytest.raises(UnsupportedChange):
+            plan(STATE, target, caps("2.28.3"))
