@@ -22,6 +22,18 @@ table-level dict Piccolo already fills with ``help_text``)::
      {"widget": "timeseries", "time_column": "ts", "value_columns": ["value"],
       "series_keys": ["device"], "hypertable": true}]
 
+**Time column** (opt-in, field level): :func:`annotate` gives a time-series
+table's time column a ``datetime`` value type whose schema carries the
+table's entry, so Piccolo's own ``create_pydantic_model`` (and with it Piccolo
+Admin's ``/schema/`` endpoints) emits it without any wrapper::
+
+    {"type": "string", "format": "date-time", "x-widget": "timeseries",
+     "x-value-columns": ["value"], "x-series-keys": ["device"],
+     "x-hypertable": true}
+
+It is opt-in because Piccolo's ``ModelBuilder`` only knows ``datetime``
+itself as a value type.
+
 The table-level list is what :func:`table_widgets` returns.  Piccolo's
 ``create_pydantic_model`` takes it through its public ``json_schema_extra``
 parameter; :func:`create_pydantic_model` here does that for you.  Field-level
@@ -37,7 +49,8 @@ time column), hypertable space/segment columns first.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from piccolo.columns import (
     BigInt,
@@ -55,6 +68,8 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.table import Table
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic_core import core_schema
 
 from pgext import seam
 
@@ -62,6 +77,8 @@ __all__ = [
     "MAP",
     "TIMESERIES",
     "WIDGET_KEY",
+    "TimeSeriesTime",
+    "annotate",
     "create_pydantic_model",
     "geometry_columns",
     "map_widgets",
@@ -203,3 +220,44 @@ def create_pydantic_model(table: type[Table], **kwargs: Any) -> Any:
 
     kwargs["json_schema_extra"] = schema_extra(table, kwargs.get("json_schema_extra"))
     return piccolo_model(table, **kwargs)
+
+
+class TimeSeriesTime(datetime):
+    """A time column's value type carrying the table's ``timeseries``
+    entry in its JSON schema (see :func:`annotate`).  Values validate and
+    serialise exactly as ``datetime``."""
+
+    entry: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return handler.generate_schema(datetime)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        json_schema = dict(handler(schema))
+        json_schema[WIDGET_KEY] = TIMESERIES
+        json_schema["x-value-columns"] = list(cls.entry["value_columns"])
+        json_schema["x-series-keys"] = list(cls.entry["series_keys"])
+        json_schema["x-hypertable"] = bool(cls.entry["hypertable"])
+        return json_schema
+
+
+def annotate(table: type[Table]) -> bool:
+    """Give ``table``'s time column the :class:`TimeSeriesTime` value type
+    (per column instance, as pgext's geometry columns do), so the
+    ``timeseries`` entry appears in every pydantic schema of the table.
+    Returns False when the table is not a time series."""
+    entry = timeseries_widget(table)
+    if entry is None:
+        return False
+    for column in seam.table_columns(table):
+        if seam.column_name(column) == entry["time_column"]:
+            name = f"{seam.table_name(table).title().replace('_', '')}Time"
+            column.value_type = type(name, (TimeSeriesTime,), {"entry": entry})
+            return True
+    return False  # pragma: no cover - the entry names an existing column

@@ -25,6 +25,7 @@ from pgext.admin import WidgetsApp, mount_widgets
 from pgext.engine import PgextEngine
 from pgext.postgis import Geometry
 from pgext.pubsub import Hub
+from pgext.widgets import annotate
 from tests.helpers import recreate_tables
 
 USERNAME = "widget_admin"
@@ -99,6 +100,8 @@ async def widget_app(
     admin_db: PgextEngine,
 ) -> AsyncIterator[tuple[Starlette, WidgetsApp]]:
     hub = Hub(admin_db, check_interval=0.5, reconnect_delay=(0.02, 0.2))
+    # The time column's schema carries the widget entry (opt-in).
+    assert annotate(AdmReading)
     admin = create_admin(TABLES, auth_table=BaseUser, session_table=SessionsBase)
     app = Starlette(routes=[Mount("/admin/", admin)])
     widgets = mount_widgets(app, tables=TABLES, hub=hub, max_features=50)

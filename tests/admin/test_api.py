@@ -99,6 +99,19 @@ async def test_piccolo_admin_still_serves_the_tables(
     schema = (await client.get("/admin/api/tables/adm_shop/schema/")).json()
     location = schema["properties"]["location"]["anyOf"][0]
     assert location["x-widget"] == "map" and location["x-srid"] == 4326
+    readings = (await client.get("/admin/api/tables/adm_reading/?__order=id")).json()
+    assert readings["rows"][0]["ts"].startswith("2026-01-01T00:00:00")
+    schema = (await client.get("/admin/api/tables/adm_reading/schema/")).json()
+    ts = schema["properties"]["ts"]["anyOf"][0]
+    assert ts == {
+        "type": "string",
+        "format": "date-time",
+        "x-widget": "timeseries",
+        "x-value-columns": ["value"],
+        "x-series-keys": ["device"],
+        "x-hypertable": False,
+    }
+    assert schema["properties"]["ts"]["extra"]["widget"] == "timestamptz"
 
 
 # -- map ---------------------------------------------------------------------------

@@ -135,3 +135,20 @@ def test_table_level_metadata_in_the_pydantic_schema() -> None:
         WgPlace, json_schema_extra=widgets.schema_extra(WgPlace)
     ).model_json_schema()
     assert [w["column"] for w in schema["extra"]["widgets"]] == ["location", "area"]
+
+
+def test_annotate_puts_the_entry_on_the_time_column() -> None:
+    from datetime import datetime, timezone
+
+    class WgTicks(Table, tablename="wg_ticks"):
+        at = Timestamptz()
+        price = DoublePrecision()
+
+    assert widgets.annotate(WgTicks)
+    assert not widgets.annotate(WgPlain)
+    model = piccolo_model(WgTicks)
+    at = _field(model.model_json_schema(), "at")
+    assert at["x-widget"] == "timeseries" and at["x-value-columns"] == ["price"]
+    value = model(at="2026-01-01T00:00:00Z", price=1.5).at
+    assert type(value) is datetime
+    assert value == datetime(2026, 1, 1, tzinfo=timezone.utc)
