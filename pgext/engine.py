@@ -131,6 +131,13 @@ class PgextEngine(PostgresEngine):
             self._capabilities = Capabilities.from_row(row)
         return self._capabilities
 
+    @property
+    def cached_capabilities(self) -> Capabilities | None:
+        """What :meth:`capabilities` last found, without a round trip (None
+        before the first detection).  For code that must stay synchronous,
+        such as SQL rendering inside a query."""
+        return self._capabilities
+
     async def ensure_extension(self, name: str, *minimum: int) -> Capabilities:
         """Create extension ``name`` if needed; raise a clear
         :class:`~pgext.errors.ExtensionError` when it cannot be created.

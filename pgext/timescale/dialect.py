@@ -20,8 +20,8 @@ from pgext.capabilities import Capabilities
 
 def cached_capabilities(engine: Any) -> Capabilities | None:
     """The capabilities ``engine`` already knows, without a query."""
-    # PgextEngine keeps them in ``_capabilities``; other engines have none.
-    found = getattr(engine, "_capabilities", None)
+    # Only PgextEngine detects capabilities; other engines have none.
+    found = getattr(engine, "cached_capabilities", None)
     return found if isinstance(found, Capabilities) else None
 
 
