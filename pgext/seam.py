@@ -283,3 +283,12 @@ def new_migration_meta(app_config: Any) -> Any:
     import piccolo.apps.migrations.commands.new as new_module
 
     return new_module._generate_migration_meta(app_config=app_config)
+
+
+# -- admin widgets ----------------------------------------------------------------------
+
+
+def column_is_secret(column: Column) -> bool:
+    """``Column._meta.secret`` (columns declared ``secret=True``, which
+    piccolo_api leaves out of its responses)."""
+    return bool(column._meta.secret)
