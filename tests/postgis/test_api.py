@@ -119,7 +119,12 @@ async def admin(
         await table.create_table(if_not_exists=True)
     username, password = f"geo-{uuid.uuid4().hex[:8]}", "a-long-Passw0rd!"
     await BaseUser.create_user(
-        username=username, password=password, admin=True, active=True, superuser=True
+        username=username,
+        password=password,
+        email=f"{username}@example.org",  # e-mail is unique; other tests add users
+        admin=True,
+        active=True,
+        superuser=True,
     )
     app = create_admin([places], auth_table=BaseUser, session_table=SessionsBase)
     transport = httpx.ASGITransport(app=app)
