@@ -268,7 +268,7 @@ class WidgetsApp:
         return Response(text, media_type="application/geo+json")
 
     async def row(self, request: Request) -> Response:
-        entry = self.registry.get(request.path_params["table"])
+        entry = self.registry.map_table(request.path_params["table"])
         pk = edits.parse_pk(entry, request.path_params["pk"])
         data = await edits.read_row(entry, pk)
         return JSONResponse(

@@ -117,6 +117,12 @@ async def read_row(entry: TableEntry, pk: Any) -> dict[str, Any]:
     row = await entry.table.select().where(entry.pk == pk).first()
     if row is None:
         raise NotFound(f"{entry.name!r} has no row {pk!r}")
-    model = create_pydantic_model(entry.table, include_default_columns=True)
+    # Like piccolo_api, never send columns declared secret=True.
+    secret = tuple(
+        c for c in seam.table_columns(entry.table) if seam.column_is_secret(c)
+    )
+    model = create_pydantic_model(
+        entry.table, include_default_columns=True, exclude_columns=secret
+    )
     data: dict[str, Any] = model.model_validate(row).model_dump(mode="json")
     return data

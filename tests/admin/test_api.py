@@ -185,6 +185,7 @@ async def test_a_feature_links_to_its_admin_edit_page(
     data = (await client.get("/widgets/api/map/adm_shop/rows/2")).json()
     assert data["admin_url"] == "/admin/#/adm_shop/2/"
     assert data["row"]["name"] == "shop 1"
+    assert "pin" not in data["row"]  # secret=True columns are never sent
     point = shapely.from_geojson(data["row"]["location"])
     assert (point.x, point.y) == (pytest.approx(2.31), pytest.approx(48.85))
     missing = await client.get("/widgets/api/map/adm_shop/rows/999")
