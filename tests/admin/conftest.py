@@ -36,7 +36,7 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 class AdmShop(Table, tablename="adm_shop"):
     name = Varchar(length=50)
     location = Geometry("Point", srid=4326)
-    pin = Varchar(length=20, secret=True, default="1234")
+    pin = Varchar(length=20, secret=True, null=True, default=None)
 
 
 class AdmArea(Table, tablename="adm_area"):

@@ -114,6 +114,19 @@ async def test_piccolo_admin_still_serves_the_tables(
     assert schema["properties"]["ts"]["extra"]["widget"] == "timestamptz"
 
 
+async def test_piccolo_admin_saves_geometry_as_geojson_text(
+    client: httpx.AsyncClient, seeded: PgextEngine
+) -> None:
+    response = await client.post(
+        "/admin/api/tables/adm_shop/",
+        json={"name": "via admin", "location": '{"type":"Point","coordinates":[1,2]}'},
+        headers=csrf(client),
+    )
+    assert response.status_code == 201, response.text
+    row = await AdmShop.select().where(AdmShop.name == "via admin").first()
+    assert row is not None and row["location"].equals(shapely.Point(1, 2))
+
+
 # -- map ---------------------------------------------------------------------------
 
 

@@ -89,6 +89,17 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     from selenium.webdriver.common.by import By
 
     await logged_in(driver, live_server, session_token)
+    # Piccolo Admin's sidebar links to the widget pages.
+    await asyncio.to_thread(driver.get, f"{live_server}/admin/")
+    link = await wait_for(
+        driver,
+        lambda d: d.find_element(By.CSS_SELECTOR, 'a[href$="/widgets/map/adm_shop"]'),
+        "sidebar link in Piccolo Admin",
+    )
+    assert "Map: Adm_shop" in link.text  # the admin capitalises link labels
+    await asyncio.to_thread(
+        driver.save_screenshot, str(ARTIFACTS / "admin-sidebar.png")
+    )
     await asyncio.to_thread(
         driver.get, f"{live_server}/widgets/map/adm_shop?view=2.2,48.8,2.45,48.9"
     )
@@ -107,7 +118,8 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     link = await wait_for(
         driver, lambda d: d.find_element(By.ID, "edit-link"), "row shown"
     )
-    assert "/admin/#/adm_shop/" in link.get_attribute("href")
+    edit_page = link.get_attribute("href")
+    assert "/admin/#/adm_shop/" in edit_page
 
     # Draw a point with geoman's circle-marker tool.
     button = driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-circle-marker")
@@ -141,6 +153,18 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     assert point.x == pytest.approx(expected[0], abs=1e-3)
     assert point.y == pytest.approx(expected[1], abs=1e-3)
     assert await AdmShop.count() == 6
+
+    # The link opens the row's edit form in Piccolo Admin.
+    await asyncio.to_thread(driver.get, edit_page)
+    await wait_for(
+        driver,
+        lambda d: any(
+            i.get_attribute("value") == "shop 0"
+            for i in d.find_elements(By.CSS_SELECTOR, "input")
+        ),
+        "the admin's edit form of the clicked row",
+    )
+    await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "admin-edit.png"))
 
 
 async def test_chart_renders_and_shows_a_published_event_live(
