@@ -1,15 +1,20 @@
 """Binary EWKB on the wire for ``geometry`` and ``geography``.
 
 asyncpg calls a codec's decoder once per value.  Building a shapely geometry
-there would cost one shapely call per row; instead the decoder only wraps the
-bytes in :class:`EWKB` (a ``bytes`` subclass, constructed in C), and
-:func:`decode_result` — a pgext result hook the engine runs on every result —
-turns all of a result's :class:`EWKB` values into shapely geometries with one
+there would cost one shapely call per row; instead the decoder only copies the
+bytes into a ``bytearray`` (the placeholder, :data:`EWKB`), and
+:func:`decode_result` -- a pgext result hook the engine runs on every result --
+turns all of a result's placeholders into shapely geometries with one
 ``shapely.from_wkb`` call per column.  ``bench/bench_postgis_io.py`` measures
 this against decoding row by row.
 
-Code that fetches through asyncpg directly (``engine.connection()``) gets
-:class:`EWKB` values; :func:`to_shapely` converts a list of them at once.
+Why ``bytearray``: no asyncpg codec returns one (``bytea`` gives ``bytes``),
+so the hook tells geometry values apart by type alone; and unlike a ``bytes``
+subclass it is not tracked by the cyclic garbage collector, which matters when
+100k of them are created during one fetch.
+
+Code that fetches through asyncpg directly (``engine.connection()``) gets the
+placeholders; :func:`to_shapely` converts a list of them at once.
 
 The encoder accepts everything :func:`~pgext.postgis.values.parse_geometry`
 reads.  Column rules (subtype, SRID, dimension, lon/lat range) are checked
@@ -38,21 +43,15 @@ from pgext.postgis.values import parse_geometry
 SPATIAL_TYPES = ("geometry", "geography")
 
 
-class EWKB(bytes):
-    """EWKB of one geometry as received from the server, not yet parsed."""
-
-    __slots__ = ()
-
-    def to_shapely(self) -> BaseGeometry:
-        geometry: BaseGeometry = shapely.from_wkb(bytes(self))
-        return geometry
+EWKB = bytearray
+"""The placeholder type of a geometry value not yet parsed (EWKB bytes)."""
 
 
 def encode(value: Any) -> bytes:
     """Python value -> EWKB bytes (asyncpg binary encoder)."""
     if type(value) is bytes:
         return value
-    if isinstance(value, EWKB):
+    if type(value) is EWKB:
         return bytes(value)
     geometry = parse_geometry(value)
     data: bytes = shapely.to_wkb(geometry, include_srid=True, output_dimension=4)
@@ -70,11 +69,17 @@ def encode_array(geometries: NDArray[np.object_]) -> list[bytes | None]:
 
 
 def to_shapely(values: Iterable[Any]) -> list[BaseGeometry | None]:
-    """Many EWKB values (or ``None``) -> shapely geometries, in one call."""
-    array = np.fromiter(values, dtype=object)
+    """Many EWKB values (``bytes``/``bytearray``, or ``None``) -> shapely
+    geometries, in one call."""
+    array = np.fromiter(map(_as_bytes, values), dtype=object)  # few values: fine
     decoded: NDArray[np.object_] = shapely.from_wkb(array)
     result: list[BaseGeometry | None] = decoded.tolist()
     return result
+
+
+def _as_bytes(value: Any) -> Any:
+    # shapely.from_wkb takes bytes or str only.
+    return None if value is None else bytes(value)
 
 
 # Shapely geometries are tracked by the cyclic garbage collector, so creating
@@ -128,7 +133,12 @@ def decode_result(rows: list[dict[str, Any]]) -> None:
     with gc_paused(count):
         for key in keys:
             # map/itemgetter/setitem keep the per-row work inside C iterators.
-            column = np.fromiter(map(itemgetter(key), rows), object, count=count)
+            values = list(map(itemgetter(key), rows))
+            # bytes() as a C-level map when there is no NULL to skip.
+            converted = (
+                map(bytes, values) if None not in values else map(_as_bytes, values)
+            )
+            column = np.fromiter(converted, object, count=count)
             geometries = shapely.from_wkb(column).tolist()
             deque(map(setitem, rows, repeat(key, count), geometries), maxlen=0)
 

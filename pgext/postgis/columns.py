@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, overload
 
+import shapely
 from piccolo.columns.base import Column
 from piccolo.columns.indexes import IndexMethod
 from shapely.geometry.base import BaseGeometry
@@ -35,6 +36,7 @@ from pgext.postgis.values import (
     DIMENSIONS,
     GeometrySpec,
     check_geometry,
+    dimension_of,
     normalise_geometry_type,
     parse_geometry,
     to_geometry,
@@ -86,7 +88,11 @@ class SpatialColumn(SpatialQueries, Column):
         self.spatial_index: bool = bool(spatial_index)
         self.spec = GeometrySpec(geometry_type, srid, dimension, self.is_geography)
         if default is not None:
-            to_geometry(default, self.spec, "default")
+            # Stored as EWKT so the SQL DEFAULT carries the column's SRID
+            # (an SRID-less WKT default would fail PostGIS's typmod check).
+            geometry = to_geometry(default, self.spec, "default")
+            text = shapely.to_wkt(geometry, rounding_precision=-1, output_dimension=4)
+            default = f"SRID={self.srid};{text}"
         self.default = default
         # Per instance: create_pydantic_model reads column.value_type.
         self.value_type = geojson_type(self.spec)
@@ -131,9 +137,11 @@ class SpatialColumn(SpatialQueries, Column):
         return self.to_geometry(value)
 
     def pgext_where_value(self, value: Any) -> Any:
-        """Hook for WHERE values: operands of comparisons and predicates may
-        be of any subtype, so only parse and default the SRID.  Values that
-        are not geometries (distances, relate patterns) pass through."""
+        """Hook for WHERE values.  Operands of comparisons may be of any
+        subtype and dimension, so only the SRID (defaulted to the column's,
+        refused when different) and, for geography, the lon/lat range are
+        checked.  Values that are not geometries (distances, relate
+        patterns) pass through."""
         if value is None or _is_sql_expression(value):
             return value
         if isinstance(value, BaseGeometry | dict | bytes):
@@ -145,12 +153,15 @@ class SpatialColumn(SpatialQueries, Column):
                 return value
         else:
             return value
-        loose = GeometrySpec("Geometry", self.srid, "XY", False)
-        try:
-            return check_geometry(geometry, loose, self._name_for_errors())
-        except InvalidValue:
-            # Dimension or SRID differ: let the query side/PostGIS decide.
-            return geometry
+        loose = GeometrySpec("Geometry", self.srid, dimension_of(geometry), False)
+        checked = check_geometry(geometry, loose, self._name_for_errors())
+        if self.is_geography:
+            check_geometry(
+                checked,
+                GeometrySpec("Geometry", self.srid, dimension_of(geometry), True),
+                self._name_for_errors(),
+            )
+        return checked
 
     # -- descriptor: values live in the instance __dict__, as in Piccolo ----------
 

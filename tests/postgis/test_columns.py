@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import shapely
 from piccolo.columns import Varchar
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
@@ -10,7 +11,7 @@ from piccolo.table import Table
 from pgext import seam
 from pgext.engine import PgextEngine
 from pgext.errors import InvalidValue
-from pgext.postgis import Geography, Geometry
+from pgext.postgis import Geography, Geometry, SRIDMismatch
 from pgext.postgis.pydantic import GeoJSON
 from tests.helpers import recreate_tables
 
@@ -100,3 +101,40 @@ async def test_ddl_creates_typed_columns_and_gist_indexes(
     gist = [row["indexdef"] for row in indexes if "USING gist" in row["indexdef"]]
     indexed = sorted(d.split("(")[-1].rstrip(")").strip('"') for d in gist)
     assert indexed == ["anything", "outline", "point", "zone"]
+
+
+class IoColumnsDefault(Table, tablename="pgx_io_columns_default"):
+    name = Varchar()
+    spot = Geometry("Point", srid=3857, default="POINT(1 2)")
+
+
+@pytest.mark.postgres
+async def test_default_is_ewkt_in_python_and_sql(pg_engine: PgextEngine) -> None:
+    assert IoColumnsDefault.spot.default == "SRID=3857;POINT (1 2)"
+    assert (
+        seam.column_params(IoColumnsDefault.spot)["default"] == "SRID=3857;POINT (1 2)"
+    )
+    await recreate_tables(pg_engine, IoColumnsDefault)
+    row = IoColumnsDefault(name="python default")
+    assert row.spot.equals(shapely.Point(1, 2))
+    await row.save()
+    # A raw INSERT without the column uses the SQL DEFAULT, which must carry
+    # the column SRID to pass PostGIS's typmod check.
+    await IoColumnsDefault.raw(
+        "INSERT INTO pgx_io_columns_default (name) VALUES ('sql')"
+    )
+    rows = await IoColumnsDefault.select(IoColumnsDefault.spot)
+    assert [shapely.get_srid(r["spot"]) for r in rows] == [3857, 3857]
+
+
+@pytest.mark.postgres
+async def test_where_values_get_the_column_srid_or_a_clear_error(
+    pg_engine: PgextEngine,
+) -> None:
+    await recreate_tables(pg_engine, IoColumnsDefault)
+    await IoColumnsDefault.insert(IoColumnsDefault(name="a"))
+    query = IoColumnsDefault.count().where
+    assert await query(IoColumnsDefault.spot == "POINT(1 2)") == 1
+    assert await query(IoColumnsDefault.spot == shapely.Point(1, 2)) == 1
+    with pytest.raises(SRIDMismatch, match="column 'spot'"):
+        await query(IoColumnsDefault.spot == {"type": "Point", "coordinates": [1, 2]})
