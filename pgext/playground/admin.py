@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 
 from pgext import seam
 from pgext.harness.ports import free_port
+from pgext.playground import data
 from pgext.playground.runtime import Playground
 from pgext.playground.schema import (
     ALERTS,
@@ -81,6 +82,20 @@ def _admin_tables() -> list[Any]:
     ]
 
 
+def widget_links(base: str) -> dict[str, str]:
+    """The widget pages of the playground's tables, framed on the city."""
+    view = ",".join(f"{v:.4f}" for v in data.BOUNDS)
+    temperature = "value=temperature&key=sensor_id&agg=avg"
+    hourly = "value=avg_temperature&key=sensor_id&agg=max"
+    return {
+        "Map: venues": f"{base}/map/venue?view={view}",
+        "Map: districts": f"{base}/map/district?view={view}",
+        "Map: sensors": f"{base}/map/sensor?view={view}",
+        "Chart: readings (live)": f"{base}/series/reading?{temperature}",
+        "Chart: hourly readings": f"{base}/series/reading_hourly?{hourly}",
+    }
+
+
 def build_app(playground: Playground) -> tuple[Starlette, Any, str]:
     """The ASGI app, the widgets app (or None) and a note on the widgets."""
     from piccolo_admin.endpoints import create_admin
@@ -103,13 +118,24 @@ def build_app(playground: Playground) -> tuple[Starlette, Any, str]:
     except ImportError as error:
         note = f"pgext widgets not available ({error}); serving Piccolo Admin only"
     else:
+        try:
+            from pgext.widgets import annotate
+        except ImportError:  # an older pgext.widgets: metadata only in the app
+            pass
+        else:
+            for table in (Reading, HourlyReading):
+                annotate(table)
         widgets = mount_widgets(
             app,
             tables=[Venue, District, Sensor, Reading, HourlyReading],
             hub=playground.live_hub,
         )
-        pages = ", ".join(f"{k}: {v}" for k, v in widgets.sidebar_links.items())
-        note = f"pgext widgets at /widgets/ ({pages})"
+        # The widgets' default links show the whole world and the first
+        # numeric column; point them at the city and at temperatures.
+        links = widget_links(widgets.base)
+        admin.sidebar_links = links
+        pages = "\n".join(f"    {name}: {path}" for name, path in links.items())
+        note = f"pgext widgets (also in the admin's sidebar):\n{pages}"
     return app, widgets, note
 
 

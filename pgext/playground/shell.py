@@ -88,13 +88,18 @@ def run_shell(
     """Start IPython; each cell's ``await`` runs through ``runner`` (the
     ``asyncio.Runner`` that set the playground up, so the pools and hubs are
     on the same loop, and Ctrl-C cancels the running cell)."""
-    import IPython
+    from IPython.terminal.ipapp import TerminalIPythonApp
     from traitlets.config import Config
 
     config = Config()
     config.InteractiveShell.autoawait = True
-    config.InteractiveShell.loop_runner = runner
     config.InteractiveShell.banner2 = banner + "\n" + EXAMPLES
     config.TerminalInteractiveShell.confirm_exit = False
     config.TerminalIPythonApp.display_banner = True
-    IPython.start_ipython(argv=[], user_ns=namespace(playground), config=config)
+    app = TerminalIPythonApp.instance(config=config, user_ns=namespace(playground))
+    app.initialize(argv=[])  # type: ignore[no-untyped-call]
+    # Set on the shell, not in the Config: traitlets deep-copies config
+    # values, and the runner holds the loop.
+    assert app.shell is not None
+    app.shell.loop_runner = runner
+    app.start()  # type: ignore[no-untyped-call]

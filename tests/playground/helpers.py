@@ -1,0 +1,168 @@
+"""Running the real playground command as a subprocess, and a headless
+Chromium for its admin pages."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "playground"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+_POSTGRES = re.compile(r"throwaway cluster at postgres://\S+@127\.0\.0\.1:(\d+)/")
+_PGLITE = re.compile(r"PGlite \(WebAssembly\) at postgres://\S+@127\.0\.0\.1:(\d+)/")
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pgext.playground", *args]
+
+
+def environment(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["IPYTHONDIR"] = str(home / "ipython")  # no user profile, no history
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PICCOLO_CONF", None)
+    return env
+
+
+def run(*args: str, home: Path, timeout: float = 150, stdin: str | None = None) -> str:
+    """Run the playground to completion; return its output (stdout+stderr),
+    failing with the output when it exits non-zero."""
+    done = subprocess.run(
+        command(*args),
+        cwd=ROOT,
+        env=environment(home),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"exit {done.returncode}:\n{output[-6000:]}"
+    return output
+
+
+def server_ports(output: str) -> list[int]:
+    """Ports of the throwaway servers the playground said it started."""
+    return [int(m.group(1)) for p in (_POSTGRES, _PGLITE) for m in p.finditer(output)]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Running:
+    """A playground process that keeps running (``--admin``); its output is
+    collected by a thread."""
+
+    def __init__(self, *args: str, home: Path) -> None:
+        self.process = subprocess.Popen(
+            command(*args),
+            cwd=ROOT,
+            env=environment(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = regex.search(self.output)
+            if found:
+                return found
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern!r} in the output:\n{self.output[-6000:]}")
+
+    def children(self) -> list[int]:
+        """Processes whose parent is the playground (the PGlite server)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                found.append(int(entry.name))
+        return found
+
+    def interrupt(self, timeout: float = 60) -> int:
+        """Ctrl-C (SIGINT) and wait for the exit; returns the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium through Selenium and chromedriver."""
+    import pytest
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("Debian chromium / chromium-driver are not installed")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    profile = tempfile.mkdtemp(prefix="pgext-playground-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,800",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(
+        options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    )
+    browser.set_page_load_timeout(30)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -1,0 +1,174 @@
+"""The playground command, run for real as a subprocess (``python -m
+pgext.playground``, what ``scripts/playground`` runs after set-up).
+
+It starts its own throwaway servers unless ``PGEXT_POSTGRES_DSN`` /
+``PGEXT_TIMESCALE_DSN`` name servers (then it uses those, as in CI).  The
+tests keep the data small with ``--size tiny``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.playground.helpers import (
+    ARTIFACTS,
+    Running,
+    chromium,
+    port_open,
+    run,
+    server_ports,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timescale]
+
+_EXAMPLES = re.compile(r"All (\d+) examples of docs/tutorial\.md ran\.")
+
+
+def _examples_in_tutorial() -> int:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tutorial.md").read_text()
+    return len(re.findall(r"^```python\n", text, re.M))
+
+
+def test_run_examples_twice_in_a_row(tmp_path: Path) -> None:
+    """--run-examples passes, and a second run right after the first does
+    too (fresh servers, or the same given servers rebuilt)."""
+    wanted = _examples_in_tutorial()
+    assert wanted >= 10
+    outputs = [run("--size", "tiny", "--run-examples", home=tmp_path) for _ in range(2)]
+    for output in outputs:
+        found = _EXAMPLES.search(output)
+        assert found, output[-3000:]
+        assert int(found.group(1)) == wanted
+        # Progress of the bulk loads and the sizes are reported.
+        assert "venues: 300 / 300 rows" in output
+        assert "readings (TimescaleDB): 4,000 / 4,000 rows" in output
+        assert "Ready in" in output and "readings: 4,000" in output
+        # Results are printed: a venue name and the GeoJSON example's output.
+        assert "'type': 'Feature'" in output and "district.name" in output
+        # Everything it started is stopped again.
+        for port in server_ports(output):
+            assert not port_open(port), f"port {port} still open after exit"
+
+
+def test_run_examples_without_timescaledb(tmp_path: Path) -> None:
+    """No TimescaleDB: readings in a plain table, HourlyReading a date_bin
+    view, and the tutorial still runs (and says so)."""
+    output = run("--size", "tiny", "--run-examples", "--no-timescale", home=tmp_path)
+    assert "No TimescaleDB" in output and "date_bin" in output
+    assert "readings (PostgreSQL): 4,000 / 4,000 rows" in output
+    assert _EXAMPLES.search(output), output[-3000:]
+
+
+def test_shell_evaluates_queries_with_top_level_await(tmp_path: Path) -> None:
+    """The IPython shell starts with the tables imported and the pools on
+    its loop: top-level await works, across cells, and leaving it stops the
+    servers."""
+    cells = "\n".join(
+        [
+            "await Venue.count()",
+            "rows = await HourlyReading.select().limit(3)",
+            "len(rows)",
+            "centre = Point(13.40, 52.52)",
+            "near = await Venue.select(Venue.name).order_by("
+            "Venue.location.knn(centre)).limit(1)",
+            "type(near[0]['name']).__name__",
+            "exit()",
+            "",
+        ]
+    )
+    output = run("--size", "tiny", home=tmp_path, stdin=cells)
+    assert "IPython" in output and "Try (top-level await works)" in output
+    assert re.search(r"Out\[1\]: 300\b", output), output[-3000:]
+    assert re.search(r"Out\[3\]: 3\b", output), output[-3000:]
+    assert re.search(r"Out\[6\]: 'str'", output), output[-3000:]
+    assert "Error" not in output.split("Try (top-level await works)")[1]
+    for port in server_ports(output):
+        assert not port_open(port)
+
+
+@pytest.mark.browser
+def test_admin_pages_load_in_chromium_and_ctrl_c_cleans_up(tmp_path: Path) -> None:
+    """--admin serves Piccolo Admin and the pgext widgets with the printed
+    demo login; the chart shows readings published live in the background;
+    Ctrl-C stops the web server and the servers the playground started."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    playground = Running("--size", "tiny", "--admin", "--port", "0", home=tmp_path)
+    try:
+        url = playground.wait_for(r"Piccolo Admin: (http://127\.0\.0\.1:\d+)/admin/")[1]
+        password = playground.wait_for(r"login: admin / (\S+)")[1]
+        links = dict(
+            re.findall(
+                r"^    (Map: \w+|Chart: [\w ()]+): (\S+)$", playground.output, re.M
+            )
+        )
+        started = server_ports(playground.output)
+        assert httpx.get(f"{url}/admin/").status_code == 200
+        assert httpx.get(f"{url}/widgets/api/widgets").status_code == 401
+
+        with chromium() as browser:
+            wait = WebDriverWait(browser, 30)
+            browser.get(f"{url}/admin/")
+            wait.until(lambda d: d.find_elements(By.NAME, "username"))
+            browser.find_element(By.NAME, "username").send_keys("admin")
+            browser.find_element(By.NAME, "password").send_keys(password)
+            browser.find_element(By.CSS_SELECTOR, "form button").click()
+            wait.until(lambda d: "login" not in d.current_url)
+
+            browser.get(f"{url}/admin/#/venue")
+            wait.until(lambda d: "coordinates" in d.page_source)
+            assert "Map: venues" in browser.page_source
+            browser.save_screenshot(str(ARTIFACTS / "admin-venues.png"))
+
+            if not links:
+                pytest.skip("pgext.admin is not importable: widgets not served")
+            browser.get(url + links["Map: venues"])
+            wait.until(
+                lambda d: re.search(
+                    r"\b300 features", d.find_element(By.TAG_NAME, "body").text
+                )
+            )
+            time.sleep(1)  # let the tiles of markers paint
+            browser.save_screenshot(str(ARTIFACTS / "map-venues.png"))
+
+            browser.get(url + links["Chart: readings (live)"])
+            buckets = wait.until(
+                lambda d: d.find_element(By.ID, "status").get_attribute("data-buckets")
+            )
+            assert int(buckets) >= 2
+            assert browser.find_elements(By.CSS_SELECTOR, "#chart canvas")
+            # The background publisher's readings arrive live.
+            wait.until(
+                lambda d: (
+                    int(d.find_element(By.ID, "live").get_attribute("data-events") or 0)
+                    >= 3
+                )
+            )
+            events = browser.find_element(By.ID, "events").text
+            assert '"sensor_id":' in events and '"temperature":' in events
+            browser.save_screenshot(str(ARTIFACTS / "chart-readings-live.png"))
+
+        children = playground.children()
+        assert playground.interrupt() in (0, 130)
+        output = playground.output
+        assert "Stopped the servers the playground started" in output
+        for port in started:
+            assert not port_open(port), f"port {port} still open after Ctrl-C"
+        assert not port_open(int(url.rsplit(":", 1)[1]))
+        for pid in children:
+            assert not Path(f"/proc/{pid}").exists() or _zombie(pid), pid
+    finally:
+        playground.kill()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
