@@ -154,6 +154,52 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     assert point.y == pytest.approx(expected[1], abs=1e-3)
     assert await AdmShop.count() == 6
 
+    # Move a point with geoman's drag mode: saved through PUT.
+    await asyncio.to_thread(
+        driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-drag").click
+    )
+    target = driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")[1]
+
+    def drag() -> None:
+        ActionChains(driver).click_and_hold(target).move_by_offset(
+            20, 0
+        ).move_by_offset(20, 40).release().perform()
+
+    await asyncio.to_thread(drag)
+    moved = await wait_for(
+        driver,
+        lambda d: (
+            (t := d.find_element(By.ID, "message").text).startswith("saved row") and t
+        ),
+        "dragged point saved",
+    )
+    moved_id = int(moved.rsplit(" ", 1)[1])
+    row = await AdmShop.select().where(AdmShop.id == moved_id).first()
+    assert row is not None
+    original = shapely.Point(2.30 + (moved_id - 1) * 0.01, 48.85)
+    assert row["location"].y < original.y - 1e-4  # dragged south
+    await asyncio.to_thread(
+        driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-drag").click
+    )
+
+    # Delete a geometry with the eraser: cleared through DELETE.
+    await asyncio.to_thread(
+        driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-delete").click
+    )
+    victim = driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")[3]
+    await asyncio.to_thread(victim.click)
+    cleared = await wait_for(
+        driver,
+        lambda d: (
+            (t := d.find_element(By.ID, "message").text).startswith("cleared") and t
+        ),
+        "geometry cleared",
+    )
+    cleared_id = int(cleared.rsplit(" ", 1)[1])
+    row = await AdmShop.select().where(AdmShop.id == cleared_id).first()
+    assert row is not None and row["location"] is None
+    await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "map-edited.png"))
+
     # The link opens the row's edit form in Piccolo Admin.
     await asyncio.to_thread(driver.get, edit_page)
     await wait_for(
