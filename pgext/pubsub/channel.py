@@ -83,7 +83,7 @@ class Channel(Generic[T]):
             if isinstance(payload, self.model):
                 # Re-validate: a model built with model_construct or mutated
                 # after creation may no longer satisfy its own schema.
-                return self._adapter.validate_python(payload.model_dump())
+                return self._adapter.validate_python(payload.model_dump(warnings=False))
             return self._adapter.validate_python(payload)
         except ValidationError as error:
             raise InvalidPayload(

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from pgext.pubsub import envelope
 from pgext.pubsub.channel import Channel
 from pgext.pubsub.errors import InvalidChannel, SchemaMissing, SubscriptionClosed
-from pgext.pubsub.listener import Listener
+from pgext.pubsub.listener import Listener, set_keepalive
 from pgext.pubsub.mailbox import Overflow
 from pgext.pubsub.messages import BadMessage, Gap, Message
 from pgext.pubsub.outbox import (
@@ -70,6 +70,8 @@ class Hub:
         this often even without a wake-up notification.
     :param relay_window: pause after a relay round that stamped rows, so that
         the wake-ups of a burst of commits coalesce into one notification.
+    :param query_timeout: limit of the hub's own reads and relay rounds; a
+        connection that exceeds it is dropped and replaced.
     """
 
     def __init__(
@@ -82,8 +84,10 @@ class Hub:
         relay_window: float = 0.001,
         batch: int = 500,
         keepalive: bool = True,
+        query_timeout: float = 30.0,
     ) -> None:
         self.engine = engine
+        self.query_timeout = query_timeout
         self.poll_interval = poll_interval
         self.batch = batch
         self.listener = Listener(
@@ -95,10 +99,11 @@ class Hub:
             keepalive=keepalive,
         )
         self.relay = Relay(
-            engine.get_new_connection,
+            self._connect_with_keepalive,
             batch=max(batch, 100),
             window=relay_window,
             poll_interval=poll_interval,
+            timeout=query_timeout,
         )
         self._routes: dict[str, list[Subscription[Any]]] = {}
         self._durable: list[Subscription[Any]] = []
@@ -147,20 +152,38 @@ class Hub:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def _connect_with_keepalive(self) -> Any:
+        conn = await self.engine.get_new_connection()
+        if self.listener.keepalive:
+            set_keepalive(conn, self.listener.check_interval)
+        return conn
+
     async def _reader(self) -> asyncpg.Pool:
         """A private pool for reads that must not use the listener."""
         if self._pool is None:
             async with self._pool_lock:
                 if self._pool is None:
-                    engine = self.engine
 
                     async def connect(*args: Any, **kwargs: Any) -> Any:
-                        return await engine.get_new_connection()
+                        return await self._connect_with_keepalive()
 
                     self._pool = await asyncpg.create_pool(
                         connect=connect, min_size=0, max_size=4
                     )
         return self._pool
+
+    async def _read(self, method: str, sql: str, *args: Any) -> Any:
+        """One query on the private pool; a connection that times out is
+        closed rather than returned to the pool (it may be half-open)."""
+        pool = await self._reader()
+        async with pool.acquire() as conn:
+            try:
+                return await getattr(conn, method)(
+                    sql, *args, timeout=self.query_timeout
+                )
+            except asyncio.TimeoutError:
+                conn.terminate()
+                raise
 
     # -- publishing --
 
@@ -297,13 +320,19 @@ class Hub:
             await self.listener.listen(name)
 
     async def _attach_durable(self, subscription: Subscription[Any]) -> None:
+        try:
+            await self._start_durable(subscription)
+        except BaseException:
+            await self._detach(subscription)
+            raise
+
+    async def _start_durable(self, subscription: Subscription[Any]) -> None:
         self._durable.append(subscription)
         await self.listener.listen(WAKE_CHANNEL)
         self.relay.start()
         if subscription.last_id is None:
-            pool = await self._reader()
             try:
-                head = await pool.fetchval(HEAD_SQL)
+                head = await self._read("fetchval", HEAD_SQL)
             except asyncpg.UndefinedTableError as error:
                 raise SchemaMissing(
                     "pgext pub/sub tables are missing: run the pub/sub "
@@ -407,10 +436,16 @@ class Hub:
         delay = 0.05
         while True:
             try:
-                pool = await self._reader()
-                body: str | None = await pool.fetchval(SPILL_FETCH_SQL, spill_id)
+                body: str | None = await self._read(
+                    "fetchval", SPILL_FETCH_SQL, spill_id
+                )
                 return body
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except (
+                OSError,
+                asyncio.TimeoutError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+            ) as error:
                 logger.warning("pgext pub/sub: spill fetch failed: %r", error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -440,11 +475,15 @@ class Hub:
         while not subscription.closed:
             subscription._wake.clear()
             try:
-                pool = await self._reader()
-                rows = await pool.fetch(
-                    FETCH_SQL, subscription.last_id or 0, names, self.batch
+                rows = await self._read(
+                    "fetch", FETCH_SQL, subscription.last_id or 0, names, self.batch
                 )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except (
+                OSError,
+                asyncio.TimeoutError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+            ) as error:
                 logger.warning("pgext pub/sub: outbox read failed: %r", error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

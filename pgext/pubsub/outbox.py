@@ -57,12 +57,15 @@ class Relay:
         window: float = 0.001,
         poll_interval: float = 1.0,
         give_up: float = 5.0,
+        timeout: float = 30.0,
     ) -> None:
         self._connect = connect
         self.batch = batch
         self.window = window
         self.poll_interval = poll_interval
         self.give_up = give_up
+        # A half-open connection would otherwise hang a round forever.
+        self.timeout = timeout
         self._conn: Any = None
         self._kicked = asyncio.Event()
         self._pending = 0
@@ -107,7 +110,9 @@ class Relay:
         while True:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await self._connect()
-            stamped = int(await self._conn.fetchval(STAMP_SQL, self.batch))
+            stamped = int(
+                await self._conn.fetchval(STAMP_SQL, self.batch, timeout=self.timeout)
+            )
             self.rounds += 1
             total += stamped
             if stamped < self.batch:
@@ -132,7 +137,12 @@ class Relay:
             self._kicked.clear()
             try:
                 stamped = await self.stamp_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except (
+                OSError,
+                asyncio.TimeoutError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+            ) as error:
                 self.errors += 1
                 logger.warning("pgext pub/sub: relay failed: %r", error)
                 await self._drop_connection()
