@@ -10,6 +10,7 @@ the per-column value hooks and the migration hook of :mod:`pgext.seam`.
 from pgext import seam
 from pgext.postgis import codec as _codec
 from pgext.postgis.columns import Geography, Geometry, SpatialColumn
+from pgext.postgis.copy import copy_columns, copy_rows
 from pgext.postgis.errors import (
     CoordinateOutOfRange,
     DimensionMismatch,
@@ -38,6 +39,8 @@ __all__ = [
     "InvalidGeometry",
     "SRIDMismatch",
     "SpatialColumn",
+    "copy_columns",
+    "copy_rows",
     "geojson_type",
     "parse_geometry",
     "to_geometry",
