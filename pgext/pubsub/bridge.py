@@ -183,9 +183,12 @@ class Bridge:
     ) -> AsyncIterator[bytes]:
         if prelude:
             yield prelude
-        async for batch in self._frames(channel, client, after):
-            # One chunk per batch: fewer sends when a client is behind.
-            yield b"".join([frame.sse() for frame in batch])
+        # aclosing: leave the channel as soon as this stream ends, not when
+        # the garbage collector finalises the inner generator.
+        async with contextlib.aclosing(self._frames(channel, client, after)) as frames:
+            async for batch in frames:
+                # One chunk per batch: fewer sends when a client is behind.
+                yield b"".join([frame.sse() for frame in batch])
 
     def _server_exit_event(self) -> anyio.Event:
         if self._server_exit is None:
