@@ -126,8 +126,12 @@ class Hub:
         published through this hub) and the listener."""
         if self._closed:
             return
-        with contextlib.suppress(Exception):
-            await self.relay.flush(timeout=2)
+        if self.relay.pending:
+            # Number what was committed through this hub so its wake-up goes
+            # out now; rows of transactions still open are left to the relay
+            # (or polling) of other hubs.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.relay.stamp_once(), 2)
         self._closed = True
         subscriptions = {id(s): s for subs in self._routes.values() for s in subs}
         subscriptions.update({id(s): s for s in self._durable})

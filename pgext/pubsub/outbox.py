@@ -92,6 +92,11 @@ class Relay:
         self._kicked.set()
         self.start()
 
+    @property
+    def pending(self) -> int:
+        """Rows kicked by local writers and not yet seen stamped."""
+        return self._pending
+
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every kicked row is stamped (or given up on)."""
         await asyncio.wait_for(self._idle.wait(), timeout)

@@ -201,19 +201,25 @@ async def test_server_restart(
     engine = PgextEngine(config=postgres_config)
     plain = Channel("fault_restart", Note)
     durable = Channel("fault_restart_durable", Note, durable=True)
-    async with Hub(
-        engine, check_interval=INTERVAL, reconnect_delay=(0.05, 0.5), poll_interval=0.5
-    ) as hub:
-        async with hub.subscribe(plain) as sub, hub.subscribe(durable) as dsub:
-            await hub.publish(durable, {"n": 1})
-            assert (await next_of(dsub, Message)).data.n == 1
-            await asyncio.to_thread(restart_server, local_postgres)
-            gap = await next_of(sub, Gap, timeout=20)
-            assert gap.channels == ("fault_restart",)
-            got = await publish_until_received(hub, sub, plain, 2)
-            assert got.data.n == 2
-            await hub.publish(durable, {"n": 3})
-            assert (await next_of(dsub, Message, timeout=10)).data.n == 3
+    async with (
+        Hub(
+            engine,
+            check_interval=INTERVAL,
+            reconnect_delay=(0.05, 0.5),
+            poll_interval=0.5,
+        ) as hub,
+        hub.subscribe(plain) as sub,
+        hub.subscribe(durable) as dsub,
+    ):
+        await hub.publish(durable, {"n": 1})
+        assert (await next_of(dsub, Message)).data.n == 1
+        await asyncio.to_thread(restart_server, local_postgres)
+        gap = await next_of(sub, Gap, timeout=20)
+        assert gap.channels == ("fault_restart",)
+        got = await publish_until_received(hub, sub, plain, 2)
+        assert got.data.n == 2
+        await hub.publish(durable, {"n": 3})
+        assert (await next_of(dsub, Message, timeout=10)).data.n == 3
 
 
 async def test_durable_loses_nothing_across_100_reconnects(
