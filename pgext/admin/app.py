@@ -160,6 +160,7 @@ class WidgetsApp:
                     methods=["DELETE"],
                 ),
                 Route("/api/map/{table}/rows/{pk}", _handler(self.row)),
+                Route("/api/map/{table}/extent", _handler(self.map_extent)),
                 Route("/api/series/{table}", _handler(self.series)),
                 Route("/api/series/{table}/extent", _handler(self.extent)),
                 Mount("/api/live", routes=live_routes),
@@ -266,6 +267,12 @@ class WidgetsApp:
         limit = params.integer(query, "limit", cap, 1, cap)
         text = await geo.features(entry, column, view, zoom, limit)
         return Response(text, media_type="application/geo+json")
+
+    async def map_extent(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        column = entry.geometry_column(request.query_params.get("column") or None)
+        box = await geo.extent(entry, column)
+        return JSONResponse({"bbox": list(box) if box else None})
 
     async def row(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])

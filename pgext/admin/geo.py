@@ -116,6 +116,50 @@ def clusters_sql(entry: TableEntry, column: Column) -> str:
     )
 
 
+# Below this many rows (planner estimate) the exact extent is cheap enough.
+EXACT_EXTENT_ROWS = 200_000
+
+
+async def extent(
+    entry: TableEntry, column: Column
+) -> tuple[float, float, float, float] | None:
+    """Where the rows are, in lon/lat, to open the map there: PostGIS's
+    statistics-based estimate (instant, needs ANALYZE), else the exact
+    extent on tables small enough; None for an empty table."""
+    name = seam.column_name(column)
+    table = seam.table_name(entry.table)
+    schema = seam.table_schema(entry.table) or "public"
+    engine = seam.table_engine(entry.table)
+    geometry = _geometry_4326(entry, column)
+    async with engine.connection() as conn:
+        box = None
+        if int(column.srid) in (0, 4326) and not getattr(  # type: ignore[attr-defined]
+            column, "is_geography", False
+        ):
+            box = await conn.fetchrow(
+                "SELECT ST_XMin(e) AS w, ST_YMin(e) AS s, ST_XMax(e) AS e, "
+                "ST_YMax(e) AS n FROM (SELECT ST_EstimatedExtent($1, $2, $3) AS e) x",
+                schema,
+                table,
+                name,
+            )
+        if box is None or box["w"] is None:
+            rows = await conn.fetchval(
+                "SELECT reltuples FROM pg_class WHERE oid = $1::regclass",
+                entry.sql_name,
+            )
+            if rows is not None and rows > EXACT_EXTENT_ROWS:
+                return None
+            box = await conn.fetchrow(
+                "SELECT ST_XMin(e) AS w, ST_YMin(e) AS s, ST_XMax(e) AS e, "
+                f"ST_YMax(e) AS n FROM (SELECT ST_Extent({geometry}) AS e "
+                f"FROM {entry.sql_name}) x"
+            )
+    if box is None or box["w"] is None:
+        return None
+    return (float(box["w"]), float(box["s"]), float(box["e"]), float(box["n"]))
+
+
 def tolerance(zoom: int) -> float:
     """About one screen pixel in degrees at ``zoom`` (256-pixel tiles)."""
     return 360.0 / (256.0 * 2.0**zoom)

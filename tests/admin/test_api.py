@@ -192,6 +192,21 @@ async def test_polygons_in_another_srid_are_simplified_and_in_lon_lat(
     assert len(far["features"][0]["geometry"]["coordinates"][0]) == 5
 
 
+async def test_map_extent_opens_the_map_where_the_rows_are(
+    client: httpx.AsyncClient, seeded: PgextEngine
+) -> None:
+    box = (await client.get("/widgets/api/map/adm_shop/extent")).json()["bbox"]
+    assert box == [
+        pytest.approx(v, abs=1e-4) for v in (2.30, 48.85, 2.34, 48.85)
+    ]  # box2d: float4
+    async with seeded.connection() as conn:
+        await conn.execute("ANALYZE adm_shop")
+    estimated = (await client.get("/widgets/api/map/adm_shop/extent")).json()["bbox"]
+    assert estimated[0] <= 2.30 and estimated[2] >= 2.34
+    empty = (await client.get("/widgets/api/map/adm_area/extent")).json()
+    assert empty == {"bbox": None}
+
+
 async def test_a_feature_links_to_its_admin_edit_page(
     client: httpx.AsyncClient, seeded: PgextEngine
 ) -> None:

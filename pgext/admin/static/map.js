@@ -10,7 +10,7 @@
   for (const name of columns) select.add(new Option(name, name));
   const state = { column: columns[0], loading: null, layers: 0 };
 
-  const map = L.map("map", { worldCopyJump: false, minZoom: 1 });
+  const map = L.map("map", { worldCopyJump: false, minZoom: 1, maxZoom: 19 });
   window.pgextMap = map;
   if (config.tileUrl) {
     L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 19 }).addTo(map);
@@ -25,10 +25,20 @@
 
   const params = new URLSearchParams(location.search);
   const view = (params.get("view") || "").split(",").map(Number);
+  const fit = (box) => {
+    // A single point or a straight line has no area: give it some.
+    const padX = box[2] - box[0] < 1e-4 ? 0.005 : 0;
+    const padY = box[3] - box[1] < 1e-4 ? 0.005 : 0;
+    map.fitBounds([[box[1] - padY, box[0] - padX], [box[3] + padY, box[2] + padX]], { padding: [20, 20] });
+  };
   if (view.length === 4 && view.every(Number.isFinite)) {
-    map.fitBounds([[view[1], view[0]], [view[3], view[2]]]);
+    fit(view);
   } else {
+    // Open where the rows are (the server's extent), else on the world.
     map.setView([20, 0], 2);
+    api(`${config.api}/extent?column=${encodeURIComponent(columns[0])}`)
+      .then((result) => { if (result.bbox) fit(result.bbox); })
+      .catch(() => {});
   }
 
   function spec() { return config.maps.find((m) => m.column === state.column); }
