@@ -121,10 +121,14 @@ async def run(ctx: BenchContext) -> list[JobResult]:
     widgets: Any = None
     try:
         for table in (BaseUser, SessionsBase):
-            await table.alter().drop_table(if_exists=True, cascade=True)
-            await table.create_table()
+            await table.create_table(if_not_exists=True)
+        await BaseUser.delete().where(BaseUser.username == "bench_admin_widgets")
         user = await BaseUser.create_user(
-            username="bench", password="bench-password-1", admin=True, active=True
+            username="bench_admin_widgets",
+            password="bench-password-1",
+            email="bench_admin_widgets@example.com",
+            admin=True,
+            active=True,
         )
         session = await SessionsBase.create_session(user_id=user.id)
         await _fill_readings(engine, readings)

@@ -21,6 +21,7 @@ from piccolo_api.session_auth.tables import SessionsBase
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from pgext import seam
 from pgext.admin import WidgetsApp, mount_widgets
 from pgext.engine import PgextEngine
 from pgext.postgis import Geometry
@@ -64,10 +65,20 @@ async def admin_engine(postgres_config: dict[str, Any]) -> AsyncIterator[PgextEn
 
 @pytest.fixture(scope="session")
 async def admin_db(admin_engine: PgextEngine) -> PgextEngine:
-    await recreate_tables(admin_engine, BaseUser, SessionsBase, *TABLES)
+    # The user and session tables are shared with other suites: create them
+    # if missing, never drop them; only this suite's user is replaced.
+    for table in (BaseUser, SessionsBase):
+        seam.bind_engine(table, admin_engine)
+        await table.create_table(if_not_exists=True)
+    await BaseUser.delete().where(BaseUser.username == USERNAME)
     await BaseUser.create_user(
-        username=USERNAME, password=PASSWORD, admin=True, active=True
+        username=USERNAME,
+        password=PASSWORD,
+        email=f"{USERNAME}@example.com",
+        admin=True,
+        active=True,
     )
+    await recreate_tables(admin_engine, *TABLES)
     return admin_engine
 
 
