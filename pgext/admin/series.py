@@ -192,7 +192,7 @@ async def read_series(
         )
         try:
             rows = await conn.fetch(sql, *args)
-        except asyncpg.FeatureNotSupportedError:
+        except (asyncpg.FeatureNotSupportedError, asyncpg.WrongObjectTypeError):
             # Some relations (views, foreign tables) cannot be sampled.
             if percent is None:
                 raise

@@ -444,3 +444,65 @@ async def test_large_ranges_are_sampled_and_say_so(
     assert data["sampled_percent"] is not None
     assert 0 < data["sampled_percent"] < 50
     assert await AdmReading.count() == 1440
+
+
+async def test_views_that_cannot_be_sampled_are_read_exactly(
+    seeded: PgextEngine, session_token: str
+) -> None:
+    from piccolo.columns import DoublePrecision, Timestamptz, Varchar
+    from piccolo.table import Table
+    from starlette.applications import Starlette
+
+    from pgext import seam
+    from pgext.admin import SeriesLimits, create_widgets_app
+
+    class AdmReadingView(Table, tablename="adm_reading_view"):
+        ts = Timestamptz()
+        device = Varchar(length=20)
+        value = DoublePrecision()
+
+    seam.bind_engine(AdmReadingView, seeded)
+    async with seeded.connection() as conn:
+        await conn.execute("ANALYZE adm_reading")
+        await conn.execute(
+            "CREATE OR REPLACE VIEW adm_reading_view AS "
+            "SELECT id, ts, device, value FROM adm_reading"
+        )
+    limits = SeriesLimits(exact_rows=10, sample_rows=5)
+    widgets = create_widgets_app([AdmReadingView], series=limits)
+    # The estimate alone would sample (so the fallback below is exercised).
+    from datetime import datetime, timezone
+
+    from pgext.admin.series import SeriesRequest, sample_percent
+
+    entry = widgets.registry.series_table("adm_reading_view")
+    probe = SeriesRequest(
+        time=AdmReadingView.ts,
+        value=AdmReadingView.value,
+        key=None,
+        aggregate="count",
+        start=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        end=datetime(2026, 1, 2, tzinfo=timezone.utc),
+        points=2,
+        series=1,
+    )
+    async with seeded.connection() as conn:
+        assert await sample_percent(conn, entry, probe, limits) is not None
+    transport = httpx.ASGITransport(app=Starlette(routes=[widgets.mount()]))
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver"
+        ) as view_client:
+            view_client.cookies.set("id", session_token)
+            response = await view_client.get(
+                "/widgets/api/series/adm_reading_view",
+                params={"agg": "count", "points": "2"},
+            )
+    finally:
+        await widgets.close()
+        async with seeded.connection() as conn:
+            await conn.execute("DROP VIEW IF EXISTS adm_reading_view")
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["sampled_percent"] is None
+    assert sum(data["series"][0]["values"]) == 1440
