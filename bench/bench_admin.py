@@ -183,8 +183,12 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                     unit_name="chart",
                     server=SERVER,
                     repeat=ctx.size(5, 3),
-                    notes=f"widget default sampled {first['sampled_percent']}% "
-                    "(TABLESAMPLE SYSTEM, repeatable)",
+                    notes=(
+                        f"widget default sampled {first['sampled_percent']:.2f}% "
+                        "of blocks (TABLESAMPLE SYSTEM, repeatable)"
+                        if first["sampled_percent"]
+                        else "widget default exact (estimate below exact_rows)"
+                    ),
                 )
             )
             map_url = "/widgets/api/map/bench_adm_place/features"
