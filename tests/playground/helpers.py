@@ -27,7 +27,11 @@ _POSTGRES = re.compile(r"throwaway cluster at postgres://\S+@127\.0\.0\.1:(\d+)/
 _PGLITE = re.compile(r"PGlite \(WebAssembly\) at postgres://\S+@127\.0\.0\.1:(\d+)/")
 
 
-def command(*args: str) -> list[str]:
+def command(*args: str, script: bool = False) -> list[str]:
+    """The playground command; ``script=True``: the README's first command,
+    ``scripts/playground`` (idempotent set-up, then the playground)."""
+    if script:
+        return [str(ROOT / "scripts" / "playground"), *args]
     return [sys.executable, "-m", "pgext.playground", *args]
 
 
@@ -39,11 +43,17 @@ def environment(home: Path) -> dict[str, str]:
     return env
 
 
-def run(*args: str, home: Path, timeout: float = 150, stdin: str | None = None) -> str:
+def run(
+    *args: str,
+    home: Path,
+    timeout: float = 150,
+    stdin: str | None = None,
+    script: bool = False,
+) -> str:
     """Run the playground to completion; return its output (stdout+stderr),
     failing with the output when it exits non-zero."""
     done = subprocess.run(
-        command(*args),
+        command(*args, script=script),
         cwd=ROOT,
         env=environment(home),
         input=stdin,
@@ -166,3 +176,87 @@ def chromium() -> Iterator[Any]:
     finally:
         browser.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+class Terminal:
+    """The playground in a real terminal (a tmux pane): prompt_toolkit's
+    IPython, Ctrl-C and Ctrl-D as a user types them."""
+
+    def __init__(self, *args: str, home: Path) -> None:
+        import shlex
+
+        self.tmux = shutil.which("tmux")
+        if self.tmux is None:
+            import pytest
+
+            pytest.skip("tmux is not installed")
+        self.session = f"pgext-playground-{os.getpid()}-{time.monotonic_ns()}"
+        env = " ".join(
+            f"{k}={shlex.quote(v)}"
+            for k, v in environment(home).items()
+            if k in ("IPYTHONDIR", "PATH", "PGEXT_POSTGRES_DSN", "PGEXT_TIMESCALE_DSN",
+                     "PGEXT_TIMESCALE_SHARED_SESSION", "PGEXT_PG_BINDIR")
+        )  # fmt: skip
+        line = " ".join(shlex.quote(a) for a in command(*args))
+        self.log = home / "exit-code"
+        # The pane stays open after the exit so its last screen can be read.
+        shell = (
+            f"cd {shlex.quote(str(ROOT))} && env {env} {line}; "
+            f"echo $? > {self.log}; sleep 120"
+        )
+        subprocess.run(
+            [
+                self.tmux,
+                "new-session",
+                "-d",
+                "-s",
+                self.session,
+                "-x",
+                "160",
+                "-y",
+                "50",
+                shell,
+            ],
+            check=True,
+        )
+
+    def screen(self) -> str:
+        assert self.tmux is not None
+        return subprocess.run(
+            [self.tmux, "capture-pane", "-p", "-S", "-200", "-t", self.session],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+
+    def keys(self, *keys: str) -> None:
+        assert self.tmux is not None
+        subprocess.run([self.tmux, "send-keys", "-t", self.session, *keys], check=True)
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
+        regex = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = regex.search(self.screen())
+            if found:
+                return found
+            if self.log.exists():
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"no {pattern!r} on the screen:\n{self.screen()}")
+
+    def exit_code(self, timeout: float = 60) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log.exists() and self.log.read_text().strip():
+                return int(self.log.read_text())
+            time.sleep(0.2)
+        raise AssertionError(f"the playground did not exit:\n{self.screen()}")
+
+    def close(self) -> None:
+        assert self.tmux is not None
+        subprocess.run(
+            [self.tmux, "kill-session", "-t", self.session],
+            capture_output=True,
+            check=False,
+        )

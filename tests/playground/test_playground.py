@@ -18,6 +18,7 @@ import pytest
 from tests.playground.helpers import (
     ARTIFACTS,
     Running,
+    Terminal,
     chromium,
     port_open,
     run,
@@ -39,7 +40,11 @@ def test_run_examples_twice_in_a_row(tmp_path: Path) -> None:
     too (fresh servers, or the same given servers rebuilt)."""
     wanted = _examples_in_tutorial()
     assert wanted >= 10
-    outputs = [run("--size", "tiny", "--run-examples", home=tmp_path) for _ in range(2)]
+    # The first run through the README's first command (set-up, then this).
+    outputs = [
+        run("--size", "tiny", "--run-examples", home=tmp_path, script=first)
+        for first in (True, False)
+    ]
     for output in outputs:
         found = _EXAMPLES.search(output)
         assert found, output[-3000:]
@@ -89,6 +94,33 @@ def test_shell_evaluates_queries_with_top_level_await(tmp_path: Path) -> None:
     assert "Error" not in output.split("Try (top-level await works)")[1]
     for port in server_ports(output):
         assert not port_open(port)
+
+
+def test_shell_in_a_terminal_survives_ctrl_c_at_the_prompt(tmp_path: Path) -> None:
+    """In a real terminal Ctrl-C reaches the whole foreground process group:
+    at the prompt it only clears the line, and the TimescaleDB (a child
+    process) must survive it; during a cell it cancels the cell.  Ctrl-D
+    leaves and stops the servers."""
+    terminal = Terminal("--size", "tiny", home=tmp_path)
+    try:
+        terminal.wait_for(r"^In \[1\]:", timeout=150)
+        started = server_ports(terminal.screen())
+        terminal.keys("await Reading.count()", "Enter")
+        terminal.wait_for(r"^Out\[1\]: 4000")
+        terminal.keys("C-c")
+        terminal.keys("await asyncio.sleep(60)", "Enter")
+        time.sleep(1)
+        terminal.keys("C-c")
+        terminal.wait_for(r"CancelledError|KeyboardInterrupt")
+        terminal.keys("await HourlyReading.count() > 0", "Enter")
+        terminal.wait_for(r"^Out\[\d+\]: True")
+        terminal.keys("C-d")
+        assert terminal.exit_code() == 0
+        assert "Stopped the servers the playground started" in terminal.screen()
+        for port in started:
+            assert not port_open(port)
+    finally:
+        terminal.close()
 
 
 @pytest.mark.browser
