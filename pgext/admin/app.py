@@ -288,7 +288,7 @@ class WidgetsApp:
 
     async def create(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
-        body = edits.parse_body(await request.body())
+        body = edits.parse_body(await edits.read_body(request))
         column = entry.geometry_column(_column_name(body, request))
         pk = await edits.create(entry, column, body)
         return JSONResponse(
@@ -299,7 +299,7 @@ class WidgetsApp:
     async def update(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
         pk = edits.parse_pk(entry, request.path_params["pk"])
-        body = edits.parse_body(await request.body())
+        body = edits.parse_body(await edits.read_body(request))
         column = entry.geometry_column(_column_name(body, request))
         await edits.update(entry, column, pk, body)
         return JSONResponse({"id": pk})
