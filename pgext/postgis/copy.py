@@ -26,7 +26,7 @@ from piccolo.table import Table
 from pgext import seam
 from pgext.engine import PgextEngine
 from pgext.errors import InvalidValue
-from pgext.postgis.codec import encode_array, gc_paused
+from pgext.postgis.codec import GC_PAUSE_MIN_ROWS, encode_array, gc_paused
 from pgext.postgis.columns import SpatialColumn
 from pgext.postgis.errors import InvalidGeometry
 from pgext.postgis.values import check_array, to_geometry
@@ -113,11 +113,10 @@ def _records(
     """Columns of one batch -> COPY records, spatial values checked and
     encoded with one shapely call per column."""
     data = list(data)
-    with gc_paused(len(data[0]) if data else 0):
-        for position, column in enumerate(columns):
-            if isinstance(column, SpatialColumn):
-                data[position] = _spatial_values(column, data[position], offset)
-        return list(zip(*data, strict=True))
+    for position, column in enumerate(columns):
+        if isinstance(column, SpatialColumn):
+            data[position] = _spatial_values(column, data[position], offset)
+    return list(zip(*data, strict=True))
 
 
 def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -208,8 +207,13 @@ async def _copy(
         connection = await stack.enter_async_context(engine.connection())
         if not connection.is_in_transaction():
             await stack.enter_async_context(connection.transaction())
-        for batch in batches:
-            records = _records(batch, columns, loaded)
+        while True:
+            # Transposing and building records creates acyclic tuples only.
+            with gc_paused(GC_PAUSE_MIN_ROWS):
+                batch = next(batches, None)
+                records = _records(batch, columns, loaded) if batch else []
+            if batch is None:
+                break
             await connection.copy_records_to_table(
                 seam.table_name(table),
                 records=records,
