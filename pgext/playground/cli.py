@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import socket
 import sys
 from collections.abc import Coroutine
 from typing import Any
@@ -150,6 +151,17 @@ async def _examples(servers: ServerSet, size: str, reporter: Reporter) -> None:
     print(f"\nAll {count} examples of docs/tutorial.md ran.")
 
 
+def _port_free(host: str, port: int) -> bool:
+    # Checked before the servers start and the data is loaded, not after.
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _cancel_on_sigterm() -> None:
     # SIGTERM behaves like Ctrl-C: cancel the main task, so every
     # ``finally`` runs and the servers are stopped.
@@ -166,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     # ignored; the playground relies on Ctrl-C.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     size = args.size or ("small" if args.run_examples else data.DEFAULT_SIZE)
+    if args.admin and args.port and not _port_free(args.host, args.port):
+        print(
+            f"{args.host}:{args.port} is in use; choose another with --port "
+            "(--port 0 picks a free one)",
+            file=sys.stderr,
+        )
+        return 2
     reporter = Reporter()
     reporter.say("pgext playground: PostGIS, TimescaleDB and pub/sub for Piccolo")
     servers: ServerSet | None = None
@@ -194,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         if servers is not None:
-            started = ", ".join(servers.started) or "none"
+            started = ", ".join(servers.started)
             servers.stop()
-            reporter.say(f"Stopped the servers the playground started ({started}).")
+            if started:
+                reporter.say(f"Stopped the servers the playground started ({started}).")
+            else:
+                reporter.say("The servers given by the environment keep running.")
     return 0
