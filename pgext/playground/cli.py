@@ -86,7 +86,9 @@ async def _prepare(servers: ServerSet, size: str, reporter: Reporter) -> Any:
     return playground
 
 
-def _shell(servers: ServerSet, size: str, reporter: Reporter) -> None:
+def _shell(
+    servers: ServerSet, size: str, reporter: Reporter, without: str = ""
+) -> None:
     from pgext.playground.servers import describe
     from pgext.playground.shell import run_shell
 
@@ -94,7 +96,7 @@ def _shell(servers: ServerSet, size: str, reporter: Reporter) -> None:
         playground = runner.run(_prepare(servers, size, reporter))
         try:
             banner = "\n".join(
-                ["pgext playground", *describe(servers), playground.describe()]
+                ["pgext playground", *describe(servers, without), playground.describe()]
             )
             run_shell(playground, runner.run, banner)
         finally:
@@ -190,14 +192,17 @@ def main(argv: list[str] | None = None) -> int:
     servers: ServerSet | None = None
     try:
         servers = start(reporter, want_timescale=not args.no_timescale)
-        for line in describe(servers):
+        without = "--no-timescale" if args.no_timescale else ""
+        if servers.local_timescale is not None and servers.timescale_config is None:
+            without = "the PGlite TimescaleDB did not start"
+        for line in describe(servers, without):
             reporter.say(f"  {line}")
         if args.run_examples:
             asyncio.run(_examples(servers, size, reporter))
         elif args.admin:
             asyncio.run(_admin(servers, args, size, reporter))
         else:
-            _shell(servers, size, reporter)
+            _shell(servers, size, reporter, without)
     except KeyboardInterrupt:
         reporter.say("\nInterrupted.")
         return 130

@@ -21,6 +21,8 @@ import shapely
 
 from pgext import seam
 from pgext.engine import PgextEngine
+from pgext.errors import ExtensionError
+from pgext.identifiers import quote_ident
 from pgext.playground import data, schema
 from pgext.playground.progress import Reporter
 from pgext.playground.schema import (
@@ -92,7 +94,7 @@ class Playground:
                 try:
                     await candidate.ensure_extension("timescaledb")
                     caps = await candidate.capabilities()
-                except Exception as error:  # reported, then fall back
+                except ExtensionError as error:  # reported, then fall back
                     reporter.say(f"  TimescaleDB not usable there ({error})")
             if caps.timescaledb is not None:
                 series, timescale = candidate, True
@@ -165,8 +167,8 @@ class Playground:
             )
             if kind is not None:
                 verb = "MATERIALIZED VIEW" if self.timescale else "VIEW"
-                name = seam.table_name(HourlyReading)
-                await conn.execute(f'DROP {verb} IF EXISTS "{name}" CASCADE')
+                name = quote_ident(seam.table_name(HourlyReading))
+                await conn.execute(f"DROP {verb} IF EXISTS {name} CASCADE")
         await Reading.alter().drop_table(if_exists=True, cascade=True)
         for table in (PlaygroundInfo, Sensor, Venue, District):
             await table.alter().drop_table(if_exists=True, cascade=True)
@@ -185,9 +187,9 @@ class Playground:
         # as a plain view, computed at query time.
         spec = aggregate_spec(HourlyReading)
         assert spec is not None
-        name = seam.table_name(HourlyReading)
+        name = quote_ident(seam.table_name(HourlyReading))
         async with self.postgres.connection() as conn:
-            await conn.execute(f'CREATE VIEW "{name}" AS {spec.sql()}')
+            await conn.execute(f"CREATE VIEW {name} AS {spec.sql()}")
 
     async def populate(self, size: str = data.DEFAULT_SIZE) -> Stats:
         """Drop, create and fill every table; returns the counts and times."""

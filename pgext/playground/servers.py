@@ -52,7 +52,8 @@ def _own_process_group() -> Iterator[None]:
         os.close(terminal)
 
 
-def describe(servers: ServerSet) -> list[str]:
+def describe(servers: ServerSet, without: str = "") -> list[str]:
+    """What runs where; ``without`` says why there is no TimescaleDB."""
     lines = []
     if servers.local_postgres is not None:
         lines.append(
@@ -67,8 +68,9 @@ def describe(servers: ServerSet) -> list[str]:
     elif servers.timescale_config is not None:
         lines.append(f"TimescaleDB: {TIMESCALE_ENV}")
     else:
+        reason = without or f"{TIMESCALE_ENV}=off"
         lines.append(
-            f"TimescaleDB: none ({TIMESCALE_ENV}=off): readings go to a plain "
+            f"TimescaleDB: none ({reason}): readings go to a plain "
             "PostgreSQL table, time buckets use date_bin"
         )
     return lines

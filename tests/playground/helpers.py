@@ -191,6 +191,9 @@ class Terminal:
 
             pytest.skip("tmux is not installed")
         self.session = f"pgext-playground-{os.getpid()}-{time.monotonic_ns()}"
+        # A private tmux server (-L): started from this environment, and no
+        # interference with a user's own tmux.
+        self.socket = self.session
         env = " ".join(
             f"{k}={shlex.quote(v)}"
             for k, v in environment(home).items()
@@ -207,6 +210,8 @@ class Terminal:
         subprocess.run(
             [
                 self.tmux,
+                "-L",
+                self.socket,
                 "new-session",
                 "-d",
                 "-s",
@@ -223,7 +228,17 @@ class Terminal:
     def screen(self) -> str:
         assert self.tmux is not None
         return subprocess.run(
-            [self.tmux, "capture-pane", "-p", "-S", "-200", "-t", self.session],
+            [
+                self.tmux,
+                "-L",
+                self.socket,
+                "capture-pane",
+                "-p",
+                "-S",
+                "-200",
+                "-t",
+                self.session,
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -231,7 +246,10 @@ class Terminal:
 
     def keys(self, *keys: str) -> None:
         assert self.tmux is not None
-        subprocess.run([self.tmux, "send-keys", "-t", self.session, *keys], check=True)
+        subprocess.run(
+            [self.tmux, "-L", self.socket, "send-keys", "-t", self.session, *keys],
+            check=True,
+        )
 
     def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
         regex = re.compile(pattern, re.M)
@@ -256,7 +274,7 @@ class Terminal:
     def close(self) -> None:
         assert self.tmux is not None
         subprocess.run(
-            [self.tmux, "kill-session", "-t", self.session],
+            [self.tmux, "-L", self.socket, "kill-server"],
             capture_output=True,
             check=False,
         )
