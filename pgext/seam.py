@@ -292,3 +292,12 @@ def column_is_secret(column: Column) -> bool:
     """``Column._meta.secret`` (columns declared ``secret=True``, which
     piccolo_api leaves out of its responses)."""
     return bool(column._meta.secret)
+
+
+# -- playground ------------------------------------------------------------------
+
+
+def table_source(table: type[Table]) -> str:
+    """``Table._table_str(abbreviated=True)``: the table as the Python class
+    that declares it (what Piccolo's own playground prints)."""
+    return str(table._table_str(abbreviated=True))

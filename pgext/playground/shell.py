@@ -34,6 +34,22 @@ and stops everything the playground started.
 """
 
 
+def tables() -> str:
+    """The tables as the classes declaring them (Piccolo's playground
+    prints them the same way)."""
+    from pgext import seam
+    from pgext.playground import schema
+
+    declared = (
+        schema.District,
+        schema.Venue,
+        schema.Sensor,
+        schema.Reading,
+        schema.HourlyReading,
+    )
+    return "Tables:\n\n" + "\n".join(seam.table_source(t) for t in declared)
+
+
 def namespace(playground: Playground) -> dict[str, Any]:
     """What the shell (and the examples) see."""
     from datetime import date, datetime, timedelta, timezone
@@ -93,7 +109,7 @@ def run_shell(
 
     config = Config()
     config.InteractiveShell.autoawait = True
-    config.InteractiveShell.banner2 = banner + "\n" + EXAMPLES
+    config.InteractiveShell.banner2 = "\n".join([banner, "", tables(), EXAMPLES])
     config.TerminalInteractiveShell.confirm_exit = False
     config.TerminalIPythonApp.display_banner = True
     app = TerminalIPythonApp.instance(config=config, user_ns=namespace(playground))

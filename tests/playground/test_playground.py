@@ -88,6 +88,7 @@ def test_shell_evaluates_queries_with_top_level_await(tmp_path: Path) -> None:
     )
     output = run("--size", "tiny", home=tmp_path, stdin=cells)
     assert "IPython" in output and "Try (top-level await works)" in output
+    assert "class Venue(Table):" in output and "class HourlyReading(" in output
     assert re.search(r"Out\[1\]: 300\b", output), output[-3000:]
     assert re.search(r"Out\[3\]: 3\b", output), output[-3000:]
     assert re.search(r"Out\[6\]: 'str'", output), output[-3000:]
