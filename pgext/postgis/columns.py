@@ -29,6 +29,7 @@ from piccolo.columns.base import Column
 from piccolo.columns.indexes import IndexMethod
 from shapely.geometry.base import BaseGeometry
 
+from pgext import seam
 from pgext.errors import InvalidValue
 from pgext.postgis.pydantic import geojson_type
 from pgext.postgis.queries import SpatialQueries
@@ -134,7 +135,20 @@ class SpatialColumn(SpatialQueries, Column):
         expressions (``QueryString``) pass through untouched."""
         if value is None or _is_sql_expression(value):
             return value
+        self._require_codec_engine()
         return self.to_geometry(value)
+
+    def _require_codec_engine(self) -> None:
+        # Without PgextEngine's binary codec asyncpg cannot send a shapely
+        # value and would fail with a bare driver error mid-query.
+        from pgext.engine import PgextEngine
+
+        engine = seam.table_engine(seam.column_table(self))
+        if not isinstance(engine, PgextEngine):
+            raise InvalidValue(
+                f"column {self._name_for_errors()!r}: spatial columns need a "
+                f"PgextEngine (binary EWKB codec), not {type(engine).__name__}"
+            )
 
     def pgext_where_value(self, value: Any) -> Any:
         """Hook for WHERE values.  Operands of comparisons may be of any

@@ -291,3 +291,22 @@ async def test_geojson_to_geography_and_lonlat_order(
     assert row is not None
     assert shapely.get_srid(row["zone"]) == 4326
     assert row["zone"].bounds == (170.0, 80.0, 179.0, 89.0)
+
+
+@pytest.mark.postgres
+async def test_plain_postgres_engine_is_refused_clearly(
+    shop_table: type[IoValuesShop], postgres_config: dict[str, Any]
+) -> None:
+    from piccolo.engine.postgres import PostgresEngine
+
+    from pgext import seam
+    from pgext.errors import InvalidValue
+
+    engine = seam.table_engine(shop_table)
+    seam.bind_engine(shop_table, PostgresEngine(config=postgres_config))
+    try:
+        with pytest.raises(InvalidValue, match="PgextEngine"):
+            await shop_table.insert(shop_table(name="x", location="POINT(1 2)"))
+    finally:
+        seam.bind_engine(shop_table, engine)
+    assert await shop_table.count() == 0
