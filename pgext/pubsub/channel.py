@@ -98,3 +98,7 @@ class Channel(Generic[T]):
     def decode(self, data: Any) -> T:
         """Validate received data (raises pydantic's ValidationError)."""
         return self._adapter.validate_python(data)
+
+    def decode_json(self, text: str) -> T:
+        """Validate received JSON text (raises pydantic's ValidationError)."""
+        return self._adapter.validate_json(text)

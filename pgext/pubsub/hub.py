@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import datetime
 import inspect
-import json
 import logging
+import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -59,6 +59,37 @@ SPILL_FETCH_SQL = "SELECT payload FROM pgext_spill WHERE id = $1"
 Callback = Callable[[Any], Awaitable[None] | None]
 
 
+def _along(along: Any) -> tuple[str, Sequence[Any]]:
+    """``WITH pgext_app AS (<statement>) `` and its arguments."""
+    if along is None:
+        return "", ()
+    if isinstance(along, tuple) and len(along) == 2 and isinstance(along[0], str):
+        sql, args = along[0], list(along[1])
+    else:
+        querystrings = getattr(along, "querystrings", None)
+        if not querystrings or len(querystrings) != 1:
+            raise InvalidChannel(
+                "along= takes one Piccolo insert/update/delete query or (sql, args)"
+            )
+        sql, args = querystrings[0].compile_string(engine_type="postgres")
+    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    if head not in ("INSERT", "UPDATE", "DELETE"):
+        raise InvalidChannel(
+            "along= must be an INSERT, UPDATE or DELETE statement, got "
+            f"{head or 'nothing'!r}"
+        )
+    return f"WITH pgext_app AS ({sql}) ", args
+
+
+def _renumber(sql: str, offset: int) -> str:
+    """Shift the ``$n`` placeholders of a pgext statement past ``offset``
+    user parameters."""
+    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
 class Hub:
     """Publish and subscribe on one :class:`~pgext.engine.PgextEngine`.
 
@@ -68,8 +99,9 @@ class Hub:
         doubles per failed attempt, with full jitter.
     :param poll_interval: durable subscribers and the relay poll the outbox
         this often even without a wake-up notification.
-    :param relay_window: pause after a relay round that stamped rows, so that
-        the wake-ups of a burst of commits coalesce into one notification.
+    :param relay_window: how long the relay waits after a durable publish
+        before numbering rows, so that a burst of commits is numbered in one
+        round with one wake-up notification.
     :param query_timeout: limit of the hub's own reads and relay rounds; a
         connection that exceeds it is dropped and replaced.
     """
@@ -81,7 +113,7 @@ class Hub:
         check_interval: float = 5.0,
         reconnect_delay: tuple[float, float] = (0.05, 5.0),
         poll_interval: float = 1.0,
-        relay_window: float = 0.001,
+        relay_window: float = 0.002,
         batch: int = 500,
         keepalive: bool = True,
         query_timeout: float = 30.0,
@@ -197,6 +229,7 @@ class Hub:
         payload: T | dict[str, Any],
         *,
         connection: Any = None,
+        along: Any = None,
     ) -> None:
         """Validate ``payload`` and publish it on ``channel``.
 
@@ -205,28 +238,50 @@ class Hub:
         connection) overrides where the statement runs.  Plain channels
         NOTIFY (payloads too big for NOTIFY go through the spill table);
         durable channels only INSERT into the outbox: no NOTIFY here.
+
+        ``along`` is a data-modifying statement to run in the SAME statement
+        as the publish (one round trip, atomic even outside a transaction):
+        a Piccolo insert/update/delete query, or ``(sql, args)`` with ``$n``
+        placeholders.  Its result is not returned.
         """
         if not isinstance(channel, Channel):
             raise InvalidChannel("publish needs a pgext.pubsub.Channel")
         text = channel.encode(payload)
+        prefix, args = _along(along)
         if connection is not None:
-            await self._send(connection, channel, text)
+            await self._send(connection, channel, text, prefix, args)
         else:
             async with self.engine.connection() as conn:
-                await self._send(conn, channel, text)
+                await self._send(conn, channel, text, prefix, args)
 
-    async def _send(self, conn: Any, channel: Channel[Any], text: str) -> None:
+    async def _send(
+        self,
+        conn: Any,
+        channel: Channel[Any],
+        text: str,
+        prefix: str = "",
+        args: Sequence[Any] = (),
+    ) -> None:
+        n = len(args)
         try:
             if channel.durable:
-                await conn.execute(INSERT_SQL, channel.name, text)
+                sql = INSERT_SQL if not prefix else _renumber(INSERT_SQL, n)
+                await conn.execute(prefix + sql, *args, channel.name, text)
                 self.relay.kick()
                 return
             note = envelope.wrap(text)
             if envelope.fits(note):
-                await conn.execute(NOTIFY_SQL, channel.name, note)
+                sql = NOTIFY_SQL if not prefix else _renumber(NOTIFY_SQL, n)
+                await conn.execute(prefix + sql, *args, channel.name, note)
             else:
-                await conn.execute(SPILL_SQL, channel.name, text, time.time())
+                sql = SPILL_SQL if not prefix else _renumber(SPILL_SQL, n)
+                if prefix:
+                    # The spill statement has its own WITH: join the lists.
+                    sql = ", " + sql.strip().removeprefix("WITH")
+                await conn.execute(prefix + sql, *args, channel.name, text, time.time())
         except asyncpg.UndefinedTableError as error:
+            if "pgext_" not in str(error):
+                raise  # the application's own statement (along=)
             raise SchemaMissing(
                 "pgext pub/sub tables are missing: run the pub/sub migration "
                 "or pgext.pubsub.install_schema(engine)"
@@ -400,6 +455,7 @@ class Hub:
                 payload,
                 published_at=decoded.published_at,
                 sender_pid=pid,
+                text=decoded.text,
             )
 
     async def _resolve_spills(self, channel: str) -> None:
@@ -421,17 +477,13 @@ class Hub:
                             channel, payload, "spilled payload no longer exists"
                         )
                         continue
-                    try:
-                        data = json.loads(body)
-                    except ValueError as error:
-                        subscription.invalid_now(channel, body, f"not JSON: {error}")
-                        continue
                     subscription.deliver(
                         channel,
-                        data,
+                        None,
                         body,
                         published_at=decoded.published_at,
                         sender_pid=pid,
+                        text=body,
                     )
         finally:
             self._pending_spills.pop(channel, None)
@@ -496,16 +548,9 @@ class Hub:
             for row in rows:
                 position = int(row["pos"])
                 raw = row["payload"]
-                try:
-                    data = json.loads(raw)
-                except ValueError as error:
-                    event: Any = subscription.invalid(
-                        row["channel"], raw, f"not JSON: {error}", position
-                    )
-                else:
-                    event = subscription.decode(
-                        row["channel"], data, raw, position, row["ts"], None
-                    )
+                event = subscription.decode(
+                    row["channel"], None, raw, position, row["ts"], None, raw
+                )
                 if event is not None:
                     await subscription.mailbox.put_wait(event)
                 subscription.last_id = position

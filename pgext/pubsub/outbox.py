@@ -54,7 +54,7 @@ class Relay:
         connect: Callable[[], Awaitable[Any]],
         *,
         batch: int = 1000,
-        window: float = 0.001,
+        window: float = 0.002,
         poll_interval: float = 1.0,
         give_up: float = 5.0,
         timeout: float = 30.0,
@@ -136,9 +136,13 @@ class Relay:
     async def _run(self) -> None:
         retry = 0.0
         while True:
-            timeout = retry or self.poll_interval
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._kicked.wait(), timeout)
+                await asyncio.wait_for(self._kicked.wait(), retry or self.poll_interval)
+            if self._kicked.is_set() and self.window:
+                # The writer that kicked has not committed yet, and more
+                # writers may follow: one round after a short window stamps
+                # the whole burst and sends one wake-up.
+                await asyncio.sleep(self.window)
             self._kicked.clear()
             try:
                 stamped = await self.stamp_once()
@@ -158,11 +162,9 @@ class Relay:
             if self._pending and time.monotonic() - self._last_kick < self.give_up:
                 # A kicked transaction has not committed yet: look again
                 # soon, backing off so a long transaction costs few queries.
-                retry = 0.0005 if stamped else min(max(retry * 2, 0.0005), 0.05)
+                step = max(self.window, 0.0005)
+                retry = step if stamped else min(max(retry * 2, step), 0.02)
             else:
                 self._pending = 0
                 retry = 0.0
                 self._idle.set()
-            if stamped and self.window:
-                # Coalesce: let the next burst of commits accumulate.
-                await asyncio.sleep(self.window)

@@ -135,9 +135,10 @@ class Subscription(Generic[T]):
         id: int | None = None,
         published_at: float | None = None,
         sender_pid: int | None = None,
+        text: str | None = None,
     ) -> None:
         """Plain mode: validate and queue without waiting."""
-        event = self.decode(channel, data, raw, id, published_at, sender_pid)
+        event = self.decode(channel, data, raw, id, published_at, sender_pid, text)
         if event is not None:
             self.mailbox.put(event, unkeyed=isinstance(event, BadMessage))
 
@@ -149,12 +150,14 @@ class Subscription(Generic[T]):
         id: int | None,
         published_at: float | None,
         sender_pid: int | None,
+        text: str | None = None,
     ) -> Message[T] | BadMessage | None:
+        """``text`` (JSON) is validated when given, else ``data``."""
         spec = self.by_name.get(channel)
         if spec is None:
             return None
         try:
-            value = spec.decode(data)
+            value = spec.decode(data) if text is None else spec.decode_json(text)
         except Exception as error:
             return self.invalid(channel, raw, f"does not match model: {error}", id)
         return Message(channel, value, id, published_at, sender_pid)

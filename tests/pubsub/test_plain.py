@@ -205,3 +205,46 @@ async def test_raw_notification_bytes_are_json(
         await conn.close()
     value = json.loads(text)
     assert value["pgext"] == 1 and value["d"] == {"n": 9, "text": ""}
+
+
+async def test_publish_along_a_write(hub: Hub, ps_engine: PgextEngine) -> None:
+    """``along=`` runs the application's write and the publish as one
+    statement: both happen or neither."""
+    from piccolo.columns import Integer
+    from piccolo.table import Table
+
+    from tests.helpers import recreate_tables
+
+    class AlongRow(Table, tablename="pubsub_along_row"):
+        n = Integer()
+
+    await recreate_tables(ps_engine, AlongRow)
+    plain = Channel("plain_along", Blob)
+    durable = Channel("durable_along", Note, durable=True)
+    async with hub.subscribe(plain) as sub, hub.subscribe(durable) as dsub:
+        await hub.publish(
+            plain, {"n": 1, "body": "a"}, along=AlongRow.insert(AlongRow(n=1))
+        )
+        await hub.publish(
+            plain,
+            {"n": 2, "body": "z" * 9000},  # spilled, still one statement
+            along=('INSERT INTO pubsub_along_row ("n") VALUES ($1)', [2]),
+        )
+        await hub.publish(durable, {"n": 3}, along=AlongRow.insert(AlongRow(n=3)))
+        got = [await sub.get(timeout=5) for _ in range(2)]
+        assert [e.data.n for e in got] == [1, 2]  # type: ignore[union-attr]
+        event = await dsub.get(timeout=5)
+        assert isinstance(event, Message) and event.data.n == 3
+        # A failing write publishes nothing.
+        with pytest.raises(Exception, match="pubsub_along_missing"):
+            await hub.publish(
+                plain,
+                {"n": 4, "body": "b"},
+                along=("INSERT INTO pubsub_along_missing VALUES ($1)", [4]),
+            )
+        await expect_nothing(sub)
+    assert sorted(r["n"] for r in await AlongRow.select(AlongRow.n)) == [1, 2, 3]
+    from pgext.pubsub import InvalidChannel
+
+    with pytest.raises(InvalidChannel, match="INSERT, UPDATE or DELETE"):
+        await hub.publish(plain, {"n": 5, "body": ""}, along=("SELECT 1", []))

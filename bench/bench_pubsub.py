@@ -1,0 +1,505 @@
+"""Pub/sub: delivery latency and throughput against raw asyncpg, and the
+cost of publishing under many writers (issue 8).
+
+Jobs:
+
+* NOTIFY-to-subscriber latency at 100, 1,000 and 10,000 msg/s: raw asyncpg
+  ``add_listener`` (callback entry) vs a pgext plain subscription (``async
+  for`` over a typed channel, so decoding, validation and the bounded queue
+  are included).  A publisher in a child process sends identical
+  ``pg_notify`` calls for both, each payload stamped with its send time.
+  Percentiles go into the job's notes.
+* maximum delivery rate: the child sends N notifications as fast as it can
+  (1,000 per statement), the subscriber counts them.
+* commits/s of small application transactions at 1, 8 and 32 concurrent
+  writers: (a) no publishing, (b) ``pg_notify`` in every transaction,
+  (c) pgext durable publishing (outbox row only; the relay notifies once per
+  burst).  Each variant has one subscriber attached.  Then the
+  publish-to-subscriber latency of (c) at 1,000 msg/s, with a check that no
+  message was lost or reordered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from bench.runner import JobResult, compare, progress
+from pgext.engine import PgextEngine
+from pgext.pubsub import Channel, Hub, Message, install_schema
+
+if TYPE_CHECKING:
+    from bench.run import BenchContext
+
+SERVER = "harness PostgreSQL 15 (local, fsync off), 2 cores"
+CHANNEL = "bench_pubsub"
+
+
+class Probe(BaseModel):
+    n: int
+    ts: float
+
+
+class Order(BaseModel):
+    writer: int
+    seq: int
+    ts: float
+
+
+# -- the publisher child process ------------------------------------------------------
+
+
+async def _publisher_main(dsn: str) -> None:
+    """Read ``count rate`` lines; send ``count`` notifications on CHANNEL at
+    ``rate``/s (0: as fast as possible), then print ``done``."""
+    conn = await asyncpg.connect(dsn)
+    sql = "SELECT pg_notify($1, x) FROM unnest($2::text[]) AS x"
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
+    while line := await reader.readline():
+        count, rate = (float(v) for v in line.split())
+        total = int(count)
+        # Batch only when one statement per message cannot keep the pace.
+        batch = 1000 if rate == 0 else max(1, int(rate // 2000))
+        started = time.perf_counter()
+        for first in range(0, total, batch):
+            if rate:
+                delay = started + first / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            now = time.time()
+            payloads = [
+                f'{{"n":{n},"ts":{now!r}}}'
+                for n in range(first, min(total, first + batch))
+            ]
+            await conn.execute(sql, CHANNEL, payloads)
+        print("done", flush=True)
+    await conn.close()
+
+
+class Publisher:
+    """The child process, driven over stdin."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> Publisher:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.bench_pubsub",
+            self.dsn,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return self
+
+    async def send(self, count: int, rate: float) -> None:
+        assert self.proc and self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(f"{count} {rate}\n".encode())
+        await self.proc.stdin.drain()
+        line = await self.proc.stdout.readline()
+        assert line.strip() == b"done", line
+
+    async def close(self) -> None:
+        if self.proc and self.proc.stdin:
+            self.proc.stdin.close()
+            await self.proc.wait()
+
+
+# -- subscribers --------------------------------------------------------------------
+
+
+class Receiver:
+    """Counts arrivals and records latencies (receive time - send stamp)."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.count = 0
+        self.target = 0
+        self.done = asyncio.Event()
+
+    def expect(self, count: int) -> None:
+        self.count = 0
+        self.target = count
+        self.done.clear()
+
+    def got(self, sent: float) -> None:
+        self.latencies.append(time.time() - sent)
+        self.count += 1
+        if self.count >= self.target:
+            self.done.set()
+
+
+class RawListener:
+    name = "raw asyncpg add_listener"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.receiver = Receiver()
+        self.conn: Any = None
+
+    async def start(self) -> None:
+        self.conn = await asyncpg.connect(**self.config)
+
+        def callback(conn: Any, pid: int, channel: str, payload: str) -> None:
+            self.receiver.got(json.loads(payload)["ts"])
+
+        await self.conn.add_listener(CHANNEL, callback)
+
+    async def stop(self) -> None:
+        await self.conn.close()
+
+
+class PgextListener:
+    name = "pgext plain subscription"
+
+    def __init__(self, engine: PgextEngine) -> None:
+        self.hub = Hub(engine)
+        self.receiver = Receiver()
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        sub = await self.hub.subscribe(
+            Channel(CHANNEL, Probe), queue_size=200_000
+        ).ready()
+        self.sub = sub
+
+        async def consume() -> None:
+            async for event in sub:
+                if isinstance(event, Message):
+                    self.receiver.got(event.data.ts)
+
+        self.task = asyncio.create_task(consume())
+
+    async def stop(self) -> None:
+        await self.hub.close()
+        if self.task:
+            await self.task
+
+
+def percentiles(values: list[float]) -> str:
+    if len(values) < 2:
+        return "n/a"
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    ms = [v * 1000 for v in (q[49], q[94], q[98])]
+    return f"p50 {ms[0]:.3f} ms, p95 {ms[1]:.3f} ms, p99 {ms[2]:.3f} ms"
+
+
+def _job(
+    listener: Any, publisher: Publisher, count: int, rate: float
+) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        listener.receiver.expect(count)
+        await publisher.send(count, rate)
+        await asyncio.wait_for(listener.receiver.done.wait(), 60)
+
+    return run
+
+
+# -- latency and throughput ---------------------------------------------------------------
+
+
+async def delivery_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobResult]:
+    engine = PgextEngine(config=config)
+    publisher = await Publisher(config["dsn"]).start()
+    raw = RawListener(config)
+    ours = PgextListener(engine)
+    await raw.start()
+    await ours.start()
+    results = []
+    try:
+        for rate in (100, 1000, 10000):
+            seconds = ctx.size(3, 1) if rate < 10000 else ctx.size(2, 0.5)
+            count = max(50, int(rate * seconds))
+            # Each listener runs alone while it is measured: the other
+            # stops listening, so both see the same load.
+            jobs = {}
+            for listener in (raw, ours):
+                jobs[listener.name] = _solo(
+                    listener, (raw, ours), publisher, count, rate
+                )
+            for listener in (raw, ours):
+                listener.receiver.latencies.clear()
+            result = await compare(
+                f"NOTIFY -> subscriber latency at {rate:,} msg/s ({count} msgs/round)",
+                jobs,
+                baseline=raw.name,
+                units=count,
+                unit_name="msg",
+                server=SERVER,
+                repeat=ctx.size(3, 2),
+            )
+            result.notes = (
+                "Latency (send stamp to callback / async-for body): "
+                + "; ".join(
+                    f"{listener.name}: {percentiles(listener.receiver.latencies)}"
+                    for listener in (raw, ours)
+                )
+            )
+            progress(result.notes)
+            results.append(result)
+        count = ctx.size(100_000, 20_000)
+        jobs = {
+            listener.name: _solo(listener, (raw, ours), publisher, count, 0)
+            for listener in (raw, ours)
+        }
+        result = await compare(
+            f"maximum delivery rate ({count:,} notifications, 1,000 per statement)",
+            jobs,
+            baseline=raw.name,
+            units=count,
+            unit_name="msg",
+            server=SERVER,
+            repeat=ctx.size(3, 2),
+        )
+        result.notes = (
+            f"pgext drops: {ours.sub.stats()['dropped']} (queue 200,000); "
+            "goal: pgext >= 0.8x raw."
+        )
+        results.append(result)
+    finally:
+        await raw.stop()
+        await ours.stop()
+        await publisher.close()
+    return results
+
+
+def _solo(
+    listener: Any,
+    everyone: tuple[Any, ...],
+    publisher: Publisher,
+    count: int,
+    rate: float,
+) -> Callable[[], Awaitable[None]]:
+    """Run ``listener``'s job while the others ignore the traffic."""
+    job = _job(listener, publisher, count, rate)
+
+    async def run() -> None:
+        for other in everyone:
+            if other is not listener:
+                other.receiver.expect(10**12)  # counting, never "done"
+        saved = [list(o.receiver.latencies) for o in everyone]
+        await job()
+        # Keep only the measured listener's latencies.
+        for other, kept in zip(everyone, saved, strict=True):
+            if other is not listener:
+                other.receiver.latencies[:] = kept
+
+    return run
+
+
+# -- issue 8: publishing under many writers ------------------------------------------------
+
+ORDERS_DDL = (
+    "CREATE TABLE IF NOT EXISTS bench_pubsub_orders "
+    "(id bigserial PRIMARY KEY, writer int NOT NULL, seq int NOT NULL, "
+    "total numeric NOT NULL)"
+)
+INSERT_ORDER = (
+    "INSERT INTO bench_pubsub_orders (writer, seq, total) VALUES ($1, $2, $3)"
+)
+DURABLE = Channel("bench_pubsub_orders", Order, durable=True)
+
+
+async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobResult]:
+    engine = PgextEngine(config=config)
+    await engine.start_connection_pool(min_size=1, max_size=2)
+    await install_schema(engine)
+    async with engine.connection() as conn:
+        await conn.execute(ORDERS_DDL)
+        await conn.execute("TRUNCATE bench_pubsub_orders")
+        await conn.execute("TRUNCATE pgext_outbox")
+    hub = Hub(engine)
+    seconds = ctx.size(3, 1)
+    results: list[JobResult] = []
+    # One subscriber per variant, attached throughout.
+    raw_spy = await asyncpg.connect(**config)
+    await raw_spy.add_listener("bench_pubsub_orders_plain", lambda *a: None)
+    durable_sub = await hub.subscribe(DURABLE, queue_size=100_000).ready()
+    received: list[int] = []
+
+    async def drain() -> None:
+        async for event in durable_sub:
+            if isinstance(event, Message):
+                received.append(1)
+
+    drainer = asyncio.create_task(drain())
+    try:
+        for writers in (1, 8, 32):
+            conns = [await asyncpg.connect(**config) for _ in range(writers)]
+            counts: dict[str, int] = {}
+
+            def variant(
+                name: str, publish: Callable[[Any, int, int], Awaitable[None]] | None
+            ) -> Callable[[], Awaitable[None]]:
+                async def run() -> None:
+                    stop = time.perf_counter() + seconds
+                    done = 0
+
+                    async def writer(w: int, conn: Any) -> None:
+                        nonlocal done
+                        seq = 0
+                        while time.perf_counter() < stop:
+                            async with conn.transaction():
+                                await conn.execute(INSERT_ORDER, w, seq, 9.5)
+                                if publish is not None:
+                                    await publish(conn, w, seq)
+                            seq += 1
+                            done += 1
+
+                    await asyncio.gather(*(writer(w, c) for w, c in enumerate(conns)))
+                    counts[name] = counts.get(name, 0) + done
+
+                return run
+
+            async def notify(conn: Any, w: int, seq: int) -> None:
+                await conn.execute(
+                    "SELECT pg_notify($1, $2)",
+                    "bench_pubsub_orders_plain",
+                    f'{{"writer":{w},"seq":{seq}}}',
+                )
+
+            async def durable(conn: Any, w: int, seq: int) -> None:
+                await hub.publish(
+                    DURABLE, Order(writer=w, seq=seq, ts=time.time()), connection=conn
+                )
+
+            jobs = {
+                "(a) no publishing": variant("(a) no publishing", None),
+                "(b) NOTIFY per transaction": variant(
+                    "(b) NOTIFY per transaction", notify
+                ),
+                "(c) pgext durable": variant("(c) pgext durable", durable),
+            }
+            rounds = ctx.size(3, 2)
+            result = await compare(
+                f"commits/s, {writers} concurrent writer(s), {seconds}s per round",
+                jobs,
+                baseline="(a) no publishing",
+                anchors=["(b) NOTIFY per transaction"],
+                units=1,
+                unit_name="round",
+                server=SERVER,
+                repeat=rounds,
+                warmup=1,
+            )
+            per_second = {
+                name: counts[name] / (seconds * (rounds + 1)) for name in jobs
+            }
+            base = per_second["(a) no publishing"]
+            result.notes = (
+                "Commits/s (mean over rounds): "
+                + "; ".join(
+                    f"{name}: {rate:,.0f} ({rate / base:.2f}x a)"
+                    for name, rate in per_second.items()
+                )
+                + ". Goal at 32 writers: (c) >= 0.8x (a)."
+            )
+            progress(result.notes)
+            results.append(result)
+            for conn in conns:
+                await conn.close()
+        results.append(await durable_latency(ctx, engine, hub, config))
+    finally:
+        drainer.cancel()
+        await raw_spy.close()
+        await hub.close()
+        await engine.close_connection_pool()
+    return results
+
+
+async def durable_latency(
+    ctx: BenchContext, engine: PgextEngine, hub: Hub, config: dict[str, Any]
+) -> JobResult:
+    """(c) at 1,000 msg/s from 8 writers: publish-to-subscriber latency,
+    completeness and order."""
+    channel = Channel("bench_pubsub_latency", Order, durable=True)
+    rate, writers = 1000, 8
+    count = ctx.size(3000, 1000)
+    latencies: list[float] = []
+    problems: list[str] = []
+
+    sub = await hub.subscribe(channel, queue_size=100_000).ready()
+    conns = [await asyncpg.connect(**config) for _ in range(writers)]
+
+    async def run() -> None:
+        seen: list[tuple[int, int, int]] = []
+        started = time.perf_counter()
+
+        async def writer(w: int, conn: Any) -> None:
+            for seq in range(count // writers):
+                n = seq * writers + w
+                delay = started + n / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                async with conn.transaction():
+                    await conn.execute(INSERT_ORDER, w, seq, 1.0)
+                    await hub.publish(
+                        channel,
+                        Order(writer=w, seq=seq, ts=time.time()),
+                        connection=conn,
+                    )
+
+        async def read() -> None:
+            while len(seen) < (count // writers) * writers:
+                event = await sub.get(timeout=30)
+                assert isinstance(event, Message) and event.id is not None
+                latencies.append(time.time() - event.data.ts)
+                seen.append((event.id, event.data.writer, event.data.seq))
+
+        await asyncio.gather(read(), *(writer(w, c) for w, c in enumerate(conns)))
+        ids = [s[0] for s in seen]
+        if ids != sorted(ids) or len(set(ids)) != len(ids):
+            problems.append("ids out of order or repeated")
+        for w in range(writers):
+            seqs = [s[2] for s in seen if s[1] == w]
+            if seqs != list(range(count // writers)):
+                problems.append(f"writer {w}: lost or reordered")
+
+    try:
+        result = await compare(
+            f"(c) pgext durable: {count} msgs at {rate:,}/s from {writers} writers",
+            {"pgext durable": run},
+            baseline="pgext durable",
+            units=(count // writers) * writers,
+            unit_name="msg",
+            server=SERVER,
+            repeat=ctx.size(3, 1),
+            warmup=0,
+        )
+    finally:
+        await sub.close()
+        for conn in conns:
+            await conn.close()
+    result.notes = (
+        f"Publish-to-subscriber latency: {percentiles(latencies)} (goal p50 < 5 ms). "
+        f"Lost/reordered: {'; '.join(problems) if problems else 'none (0 lost, 0 reordered)'}."
+    )
+    progress(result.notes)
+    return result
+
+
+async def run(ctx: BenchContext) -> list[JobResult]:
+    config = ctx.postgres_config
+    if config is None:
+        return []
+    results = await delivery_jobs(ctx, config)
+    results += await writers_jobs(ctx, config)
+    return results
+
+
+if __name__ == "__main__":
+    asyncio.run(_publisher_main(sys.argv[1]))
