@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import socket
 import statistics
@@ -592,3 +593,69 @@ async def test_piccolo_session_auth(hub: Hub, ps_engine: Any) -> None:
             await hub.publish(news, Note(n=1))
             assert (await ws_json(ws))["data"] == {"n": 1, "text": ""}
     await drop_tables(BridgeSession, BridgeUser)
+
+
+async def test_slow_durable_client_is_cut_and_resumes_without_loss(
+    hub: Hub, ps_engine: Any
+) -> None:
+    """DISCONNECT (the durable default): a client whose queue overflows is
+    cut off; reconnecting with its last id replays what it missed."""
+    notes = Channel("bridge_cut", Note, durable=True)
+    bridge = Bridge(hub, [notes], queue_size=4)
+    url = "/live/sse/bridge_cut"
+    received: list[tuple[int, int]] = []
+    async with serve(make_app(bridge)) as srv, httpx.AsyncClient(timeout=10) as http:
+        async with sse(http, srv.base + url) as reader:
+            await wait_for(lambda: bridge.stats()["clients"] == 1)
+            await hub.publish(notes, Note(n=0))
+            first = await reader.next()
+            received.append((int(first.id or ""), json.loads(first.data)["n"]))
+            # One commit of 20 messages: the pump offers them all at once,
+            # more than the client's queue holds.
+            async with ps_engine.transaction():
+                for i in range(1, 21):
+                    await hub.publish(notes, Note(n=i))
+            with pytest.raises(httpx.RemoteProtocolError):
+                while True:
+                    event = await reader.next()
+                    received.append((int(event.id or ""), json.loads(event.data)["n"]))
+        assert bridge.stats()["slow_disconnects"] == 1
+        last = str(received[-1][0])
+        async with sse(http, srv.base + url, {"Last-Event-ID": last}) as reader:
+            while received[-1][1] < 20:
+                event = await reader.next()
+                received.append((int(event.id or ""), json.loads(event.data)["n"]))
+    assert [n for _, n in received] == list(range(21))
+    ids = [i for i, _ in received]
+    assert ids == sorted(set(ids))
+
+
+async def test_resume_after_pruning_and_on_plain_channels(hub: Hub) -> None:
+    """A resume older than what the outbox keeps starts with a ``pruned``
+    gap; a resume id on a plain channel gets ``not-resumable``."""
+    durable = Channel("bridge_pruned", Note, durable=True)
+    plain = Channel("bridge_unresumable", Note)
+    bridge = Bridge(hub, [durable, plain])
+    async with serve(make_app(bridge)) as srv, httpx.AsyncClient(timeout=10) as http:
+        async with sse(http, f"{srv.base}/live/sse/bridge_pruned") as reader:
+            await wait_for(lambda: bridge.stats()["clients"] == 1)
+            await hub.publish(durable, Note(n=1))
+            old = (await reader.next()).id or ""
+            await hub.publish(durable, Note(n=2))
+            await reader.next()
+        await hub.flush()
+        await hub.prune(datetime.timedelta(0))
+        await hub.publish(durable, Note(n=3))
+        await hub.flush()
+        headers = {"Last-Event-ID": old}
+        async with sse(http, f"{srv.base}/live/sse/bridge_pruned", headers) as reader:
+            gap = await reader.next()
+            after = await reader.next()
+        assert gap.event == "gap"
+        assert json.loads(gap.data)["reason"] == "pruned"
+        assert json.loads(after.data)["n"] == 3
+        headers = {"Last-Event-ID": "5"}
+        async with sse(http, f"{srv.base}/live/sse/bridge_unresumable", headers) as rd:
+            notice = await rd.next()
+        assert notice.event == "gap"
+        assert json.loads(notice.data) == {"reason": "not-resumable", "after": 5}
