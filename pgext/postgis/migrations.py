@@ -160,18 +160,30 @@ def _querystring(sql: str, *args: Any) -> Any:
 async def alter_spatial_column(
     manager: Any, alter_column: Any, backwards: bool
 ) -> None:
-    """Migration hook: run the ALTER for a changed srid/subtype/dimension."""
+    """Migration hook: run the ALTER for a changed srid/subtype/dimension,
+    or for a switch between ``Geometry`` and ``Geography``."""
     from pgext.postgis.columns import SpatialColumn
 
     column_class = (
         alter_column.old_column_class if backwards else alter_column.column_class
     )
+    old_class = (
+        alter_column.column_class if backwards else alter_column.old_column_class
+    )
     params: dict[str, Any] = (
         alter_column.old_params if backwards else alter_column.params
     )
+    old_params: dict[str, Any] = (
+        alter_column.params if backwards else alter_column.old_params
+    )
     if column_class is None or not issubclass(column_class, SpatialColumn):
         return
-    if not any(name in params for name in SPATIAL_PARAMS):
+    switches_base = (
+        old_class is not None
+        and issubclass(old_class, SpatialColumn)
+        and old_class.sql_type != column_class.sql_type
+    )
+    if not switches_base and not any(name in params for name in SPATIAL_PARAMS):
         return
     engine = engine_finder()
     if engine is None:
@@ -181,7 +193,20 @@ async def alter_spatial_column(
     )
     if current is None:
         return
-    target = target_type(current, params)
+    target = replace(target_type(current, params), base=column_class.sql_type)
+    if switches_base:
+        # Piccolo runs its own ALTER for a class change, building the new
+        # column from the *changed* parameters only; give it the complete
+        # declaration so its (then no-op) cast names the same type as ours.
+        for values in (params, old_params):
+            values.setdefault("geometry_type", current.geometry_type)
+            values.setdefault("srid", current.srid)
+            values.setdefault("dimension", current.dimension)
+        params.update(
+            geometry_type=target.geometry_type,
+            srid=target.srid,
+            dimension=target.dimension,
+        )
     if target == current:
         return
     sql = alter_sql(

@@ -30,17 +30,21 @@ TABLES = """
 from piccolo.columns import Varchar
 from piccolo.table import Table
 
-from pgext.postgis import Geometry
+from pgext.postgis import Geography, Geometry
 
 
 class MigPlace(Table, tablename="{table}"):
     name = Varchar()
-    location = Geometry({args})
+    location = {column}
 """
 
 
-def write_tables(root: Path, args: str) -> None:
-    (root / APP / "tables.py").write_text(TABLES.format(table=TABLE, args=args))
+def write_tables(
+    root: Path, args: str, table: str = TABLE, kind: str = "Geometry"
+) -> None:
+    (root / APP / "tables.py").write_text(
+        TABLES.format(table=table, column=f"{kind}({args})")
+    )
 
 
 @pytest.fixture
@@ -104,19 +108,21 @@ def piccolo(root: Path, env: dict[str, str], *args: str) -> str:
     return output
 
 
-async def column_state(dsn: str) -> tuple[str, list[str], list[str]]:
+async def column_state(
+    dsn: str, table: str = TABLE
+) -> tuple[str, list[str], list[str]]:
     connection = await asyncpg.connect(dsn)
     try:
         column_type = await connection.fetchval(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
             "WHERE attrelid = $1::regclass AND attname = 'location'",
-            TABLE,
+            table,
         )
         values = await connection.fetch(
-            f"SELECT ST_AsEWKT(location, 3) AS v FROM {TABLE} ORDER BY id"
+            f"SELECT ST_AsEWKT(location, 3) AS v FROM {table} ORDER BY id"
         )
         indexes = await connection.fetch(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = $1", TABLE
+            "SELECT indexdef FROM pg_indexes WHERE tablename = $1", table
         )
     finally:
         await connection.close()
@@ -135,18 +141,22 @@ async def execute(dsn: str, sql: str) -> None:
         await connection.close()
 
 
-async def test_auto_migrations_create_and_really_alter(
-    project: tuple[Path, dict[str, str]], postgres_dsn: str
-) -> None:
-    root, env = project
-    await execute(postgres_dsn, f"DROP TABLE IF EXISTS {TABLE}")
+async def fresh_app(dsn: str, table: str) -> None:
+    await execute(dsn, f"DROP TABLE IF EXISTS {table}")
     await execute(
-        postgres_dsn,
+        dsn,
         "CREATE TABLE IF NOT EXISTS migration (id SERIAL PRIMARY KEY, "
         "name VARCHAR(200), app_name VARCHAR(200), "
         "ran_on TIMESTAMP DEFAULT current_timestamp)",
     )
-    await execute(postgres_dsn, f"DELETE FROM migration WHERE app_name = '{APP}'")
+    await execute(dsn, f"DELETE FROM migration WHERE app_name = '{APP}'")
+
+
+async def test_auto_migrations_create_and_really_alter(
+    project: tuple[Path, dict[str, str]], postgres_dsn: str
+) -> None:
+    root, env = project
+    await fresh_app(postgres_dsn, TABLE)
 
     write_tables(root, '"Point", srid=4326')
     piccolo(root, env, "new", APP, "--auto")
@@ -195,6 +205,34 @@ async def test_auto_migrations_create_and_really_alter(
     assert values == ["SRID=4326;POINT(10 20)"]
     # Never touched PostGIS's own objects.
     await execute(postgres_dsn, "SELECT count(*) FROM spatial_ref_sys")
+
+
+async def test_switch_between_geometry_and_geography(
+    project: tuple[Path, dict[str, str]], postgres_dsn: str
+) -> None:
+    root, env = project
+    table = "pgx_io_mig_switch"
+    await fresh_app(postgres_dsn, table)
+    write_tables(root, '"Point", srid=3857', table)
+    piccolo(root, env, "new", APP, "--auto")
+    piccolo(root, env, "forwards", APP)
+    await execute(
+        postgres_dsn,
+        f"INSERT INTO {table} (name, location) "
+        "VALUES ('a', 'SRID=3857;POINT(1113194.908 2273030.927)')",
+    )
+    write_tables(root, '"Point"', table, kind="Geography")
+    piccolo(root, env, "new", APP, "--auto")
+    piccolo(root, env, "forwards", APP)
+    column_type, values, indexes = await column_state(postgres_dsn, table)
+    assert column_type == "geography(Point,4326)"
+    assert values == ["SRID=4326;POINT(10 20)"]
+    assert len(indexes) == 1
+    assert "No changes detected" in piccolo(root, env, "new", APP, "--auto")
+    piccolo(root, env, "backwards", APP, "--auto_agree=True")
+    column_type, values, _ = await column_state(postgres_dsn, table)
+    assert column_type == "geometry(Point,3857)"
+    assert values == ["SRID=3857;POINT(1113194.908 2273030.927)"]
 
 
 def test_using_expressions() -> None:
