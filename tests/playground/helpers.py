@@ -49,13 +49,14 @@ def run(
     timeout: float = 150,
     stdin: str | None = None,
     script: bool = False,
+    env: dict[str, str] | None = None,
 ) -> str:
     """Run the playground to completion; return its output (stdout+stderr),
     failing with the output when it exits non-zero."""
     done = subprocess.run(
         command(*args, script=script),
         cwd=ROOT,
-        env=environment(home),
+        env={**environment(home), **(env or {})},
         input=stdin,
         capture_output=True,
         text=True,

@@ -8,10 +8,13 @@ tests keep the data small with ``--size tiny``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -35,29 +38,54 @@ def _examples_in_tutorial() -> int:
     return len(re.findall(r"^```python\n", text, re.M))
 
 
-def test_run_examples_twice_in_a_row(tmp_path: Path) -> None:
-    """--run-examples passes, and a second run right after the first does
-    too (fresh servers, or the same given servers rebuilt)."""
-    wanted = _examples_in_tutorial()
-    assert wanted >= 10
-    # The first run through the README's first command (set-up, then this).
-    outputs = [
-        run("--size", "tiny", "--run-examples", home=tmp_path, script=first)
-        for first in (True, False)
-    ]
-    for output in outputs:
-        found = _EXAMPLES.search(output)
-        assert found, output[-3000:]
-        assert int(found.group(1)) == wanted
-        # Progress of the bulk loads and the sizes are reported.
-        assert "venues: 300 / 300 rows" in output
-        assert "readings (TimescaleDB): 4,000 / 4,000 rows" in output
-        assert "Ready in" in output and "readings: 4,000" in output
-        # Results are printed: a venue name and the GeoJSON example's output.
-        assert "'type': 'Feature'" in output and "district.name" in output
-        # Everything it started is stopped again.
-        for port in server_ports(output):
-            assert not port_open(port), f"port {port} still open after exit"
+def _check_examples_output(output: str) -> None:
+    found = _EXAMPLES.search(output)
+    assert found, output[-3000:]
+    assert int(found.group(1)) == _examples_in_tutorial() >= 10
+    # Progress of the bulk loads and the sizes are reported.
+    assert "venues: 300 / 300 rows" in output
+    assert "readings (TimescaleDB): 4,000 / 4,000 rows" in output
+    assert "Ready in" in output and "readings: 4,000" in output
+    # Results are printed: the GeoJSON example's features, a joined name.
+    assert "'type': 'Feature'" in output and "district.name" in output
+
+
+def test_readme_command_runs_the_examples(tmp_path: Path) -> None:
+    """``scripts/playground`` (set-up, then the playground) with
+    --run-examples: servers up, data in, every tutorial example run, and
+    everything it started stopped again."""
+    output = run("--size", "tiny", "--run-examples", home=tmp_path, script=True)
+    _check_examples_output(output)
+    for port in server_ports(output):
+        assert not port_open(port), f"port {port} still open after exit"
+
+
+async def test_twice_in_a_row_on_given_servers(
+    tmp_path: Path, postgres_dsn: str, timescale_config: dict[str, Any]
+) -> None:
+    """Servers named by the environment (this test session's): the second
+    run rebuilds what the first made, and both servers keep running."""
+    env = {
+        "PGEXT_POSTGRES_DSN": postgres_dsn,
+        "PGEXT_TIMESCALE_DSN": str(timescale_config["dsn"]),
+        "PGEXT_TIMESCALE_SHARED_SESSION": "1" if "ssl" in timescale_config else "0",
+    }
+    for _ in range(2):
+        output = await asyncio.to_thread(
+            run, "--size", "tiny", "--run-examples", home=tmp_path, env=env
+        )
+        _check_examples_output(output)
+        assert "PGEXT_POSTGRES_DSN" in output and "PGEXT_TIMESCALE_DSN" in output
+        assert "The servers given by the environment keep running." in output
+    for config in ({"dsn": postgres_dsn}, timescale_config):
+        connection = await asyncpg.connect(**config)
+        try:
+            assert await connection.fetchval("SELECT count(*) FROM venue") == 300
+        except asyncpg.UndefinedTableError:
+            # The TimescaleDB server holds only the time-series tables.
+            assert await connection.fetchval("SELECT count(*) FROM reading") == 4000
+        finally:
+            await connection.close()
 
 
 def test_run_examples_without_timescaledb(tmp_path: Path) -> None:
