@@ -223,19 +223,23 @@ class Bridge:
             self._ws_send(websocket, self._frames(channel, client, after))
         )
         receiver = asyncio.get_running_loop().create_task(_ws_drain(websocket))
-        done, _ = await asyncio.wait(
-            {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in (sender, receiver):
-            if task not in done:
+        try:
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            browser_left = receiver.done()
+        finally:
+            # Also when this handler is cancelled: no task may outlive it.
+            for task in (sender, receiver):
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if receiver in done:
-            return  # the browser went away: nothing to close
+            await asyncio.gather(sender, receiver, return_exceptions=True)
+        if browser_left:
+            return  # nothing to close
         code = WS_GOING_AWAY
-        if not sender.cancelled() and sender.exception() is None:
-            code = sender.result()
+        if not sender.cancelled():
+            failure = sender.exception()
+            if failure is None:
+                code = sender.result()
+            else:
+                logger.error("pgext bridge: WebSocket stream failed", exc_info=failure)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(code), self.send_timeout)
 
