@@ -30,6 +30,7 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
+from piccolo.columns.readable import Readable
 from piccolo.query.functions.aggregate import Avg, Count, Max, Min
 from piccolo.table import Table
 from pydantic import BaseModel
@@ -66,6 +67,11 @@ class District(Table):
     name = Varchar(length=60)
     boundary = Geometry("Polygon", srid=4326)
 
+    @classmethod
+    def get_readable(cls) -> Readable:
+        # What Piccolo Admin shows for a foreign key to a district.
+        return Readable(template="%s", columns=[cls.name])
+
 
 class Venue(Table):
     name = Varchar(length=100)
@@ -75,6 +81,10 @@ class Venue(Table):
     capacity = Integer()
     opened = Date(null=True, default=None)
     district = ForeignKey(District)
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="%s", columns=[cls.name])
 
 
 class Sensor(Table):

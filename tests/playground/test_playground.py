@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
+from pgext.playground import data
 from tests.playground.helpers import (
     ARTIFACTS,
     Running,
@@ -184,6 +185,9 @@ def test_admin_pages_load_in_chromium_and_ctrl_c_cleans_up(tmp_path: Path) -> No
 
             browser.get(f"{url}/admin/#/venue")
             wait.until(lambda d: "coordinates" in d.page_source)
+            # Foreign keys show the district's name (District.get_readable).
+            names = data.districts(data.SIZES["tiny"])["name"]
+            assert any(f">{name}<" in browser.page_source for name in names)
             assert "Map: venues" in browser.page_source
             browser.save_screenshot(str(ARTIFACTS / "admin-venues.png"))
 
@@ -197,6 +201,13 @@ def test_admin_pages_load_in_chromium_and_ctrl_c_cleans_up(tmp_path: Path) -> No
             )
             time.sleep(1)  # let the tiles of markers paint
             browser.save_screenshot(str(ARTIFACTS / "map-venues.png"))
+            browser.get(url + links["Map: districts"])
+            wait.until(
+                lambda d: re.search(
+                    r"\b8 features", d.find_element(By.TAG_NAME, "body").text
+                )
+            )
+            browser.save_screenshot(str(ARTIFACTS / "map-districts.png"))
 
             browser.get(url + links["Chart: readings (live)"])
             buckets = wait.until(
