@@ -54,7 +54,7 @@ class Order(BaseModel):
     ts: float
 
 
-# -- the publisher child process ------------------------------------------------------
+# -- the publisher child process --
 
 
 async def _publisher_main(dsn: str) -> None:
@@ -119,7 +119,7 @@ class Publisher:
             await self.proc.wait()
 
 
-# -- subscribers --------------------------------------------------------------------
+# -- subscribers --
 
 
 class Receiver:
@@ -209,7 +209,7 @@ def _job(
     return run
 
 
-# -- latency and throughput ---------------------------------------------------------------
+# -- latency and throughput --
 
 
 async def delivery_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobResult]:
@@ -301,7 +301,7 @@ def _solo(
     return run
 
 
-# -- issue 8: publishing under many writers ------------------------------------------------
+# -- issue 8: publishing under many writers --
 
 ORDERS_DDL = (
     "CREATE TABLE IF NOT EXISTS bench_pubsub_orders "
@@ -314,6 +314,67 @@ INSERT_ORDER = (
 DURABLE = Channel("bench_pubsub_orders", Order, durable=True)
 
 
+NOTIFY_ALONG = (
+    "WITH app AS (INSERT INTO bench_pubsub_orders (writer, seq, total) "
+    "VALUES ($1, $2, $3)) SELECT pg_notify($4, $5)"
+)
+PLAIN_CHANNEL = "bench_pubsub_orders_plain"
+
+Publish = Callable[[Any, int, int], Awaitable[None]]
+
+
+def _one_statement(hub: Hub) -> dict[str, Publish]:
+    """Each application transaction is one statement (one round trip)."""
+
+    async def a(conn: Any, w: int, seq: int) -> None:
+        await conn.execute(INSERT_ORDER, w, seq, 9.5)
+
+    async def b(conn: Any, w: int, seq: int) -> None:
+        payload = f'{{"writer":{w},"seq":{seq}}}'
+        await conn.execute(NOTIFY_ALONG, w, seq, 9.5, PLAIN_CHANNEL, payload)
+
+    async def c(conn: Any, w: int, seq: int) -> None:
+        await hub.publish(
+            DURABLE,
+            Order(writer=w, seq=seq, ts=time.time()),
+            connection=conn,
+            along=(INSERT_ORDER, [w, seq, 9.5]),
+        )
+
+    return {
+        "(a) no publishing": a,
+        "(b) NOTIFY per transaction": b,
+        "(c) pgext durable": c,
+    }
+
+
+def _transaction(hub: Hub) -> dict[str, Publish]:
+    """BEGIN; INSERT; [publish;] COMMIT: separate statements."""
+
+    def wrap(extra: Publish | None) -> Publish:
+        async def run(conn: Any, w: int, seq: int) -> None:
+            async with conn.transaction():
+                await conn.execute(INSERT_ORDER, w, seq, 9.5)
+                if extra is not None:
+                    await extra(conn, w, seq)
+
+        return run
+
+    async def notify(conn: Any, w: int, seq: int) -> None:
+        payload = f'{{"writer":{w},"seq":{seq}}}'
+        await conn.execute("SELECT pg_notify($1, $2)", PLAIN_CHANNEL, payload)
+
+    async def durable(conn: Any, w: int, seq: int) -> None:
+        order = Order(writer=w, seq=seq, ts=time.time())
+        await hub.publish(DURABLE, order, connection=conn)
+
+    return {
+        "(a) no publishing": wrap(None),
+        "(b) NOTIFY per transaction": wrap(notify),
+        "(c) pgext durable": wrap(durable),
+    }
+
+
 async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobResult]:
     engine = PgextEngine(config=config)
     await engine.start_connection_pool(min_size=1, max_size=2)
@@ -324,95 +385,62 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
         await conn.execute("TRUNCATE pgext_outbox")
     hub = Hub(engine)
     seconds = ctx.size(3, 1)
+    rounds = ctx.size(3, 2)
     results: list[JobResult] = []
-    # One subscriber per variant, attached throughout.
+    # One subscriber per variant, attached throughout, as in production.
     raw_spy = await asyncpg.connect(**config)
-    await raw_spy.add_listener("bench_pubsub_orders_plain", lambda *a: None)
+    await raw_spy.add_listener(PLAIN_CHANNEL, lambda *a: None)
     durable_sub = await hub.subscribe(DURABLE, queue_size=100_000).ready()
-    received: list[int] = []
+    received = 0
 
     async def drain() -> None:
+        nonlocal received
         async for event in durable_sub:
             if isinstance(event, Message):
-                received.append(1)
+                received += 1
 
     drainer = asyncio.create_task(drain())
     try:
-        for writers in (1, 8, 32):
-            conns = [await asyncpg.connect(**config) for _ in range(writers)]
-            counts: dict[str, int] = {}
-
-            def variant(
-                name: str, publish: Callable[[Any, int, int], Awaitable[None]] | None
-            ) -> Callable[[], Awaitable[None]]:
-                async def run() -> None:
-                    stop = time.perf_counter() + seconds
-                    done = 0
-
-                    async def writer(w: int, conn: Any) -> None:
-                        nonlocal done
-                        seq = 0
-                        while time.perf_counter() < stop:
-                            async with conn.transaction():
-                                await conn.execute(INSERT_ORDER, w, seq, 9.5)
-                                if publish is not None:
-                                    await publish(conn, w, seq)
-                            seq += 1
-                            done += 1
-
-                    await asyncio.gather(*(writer(w, c) for w, c in enumerate(conns)))
-                    counts[name] = counts.get(name, 0) + done
-
-                return run
-
-            async def notify(conn: Any, w: int, seq: int) -> None:
-                await conn.execute(
-                    "SELECT pg_notify($1, $2)",
-                    "bench_pubsub_orders_plain",
-                    f'{{"writer":{w},"seq":{seq}}}',
+        for style, variants in (
+            ("one statement per transaction", _one_statement(hub)),
+            ("BEGIN; INSERT; publish; COMMIT", _transaction(hub)),
+        ):
+            for writers in (1, 8, 32):
+                conns = [await asyncpg.connect(**config) for _ in range(writers)]
+                counts: dict[str, int] = {}
+                jobs = {
+                    name: _writers(name, publish, conns, seconds, counts)
+                    for name, publish in variants.items()
+                }
+                result = await compare(
+                    f"commits/s: {style}, {writers} writer(s), {seconds}s rounds",
+                    jobs,
+                    baseline="(a) no publishing",
+                    anchors=["(b) NOTIFY per transaction"],
+                    units=1,
+                    unit_name="round",
+                    server=SERVER,
+                    repeat=rounds,
+                    warmup=1,
                 )
-
-            async def durable(conn: Any, w: int, seq: int) -> None:
-                await hub.publish(
-                    DURABLE, Order(writer=w, seq=seq, ts=time.time()), connection=conn
+                per_second = {
+                    name: counts[name] / (seconds * (rounds + 1)) for name in jobs
+                }
+                base = per_second["(a) no publishing"]
+                result.notes = (
+                    "Commits/s (mean over rounds): "
+                    + "; ".join(
+                        f"{name}: {rate:,.0f} ({rate / base:.2f}x a)"
+                        for name, rate in per_second.items()
+                    )
+                    + ". Goal at 32 writers: (c) >= 0.8x (a)."
                 )
-
-            jobs = {
-                "(a) no publishing": variant("(a) no publishing", None),
-                "(b) NOTIFY per transaction": variant(
-                    "(b) NOTIFY per transaction", notify
-                ),
-                "(c) pgext durable": variant("(c) pgext durable", durable),
-            }
-            rounds = ctx.size(3, 2)
-            result = await compare(
-                f"commits/s, {writers} concurrent writer(s), {seconds}s per round",
-                jobs,
-                baseline="(a) no publishing",
-                anchors=["(b) NOTIFY per transaction"],
-                units=1,
-                unit_name="round",
-                server=SERVER,
-                repeat=rounds,
-                warmup=1,
-            )
-            per_second = {
-                name: counts[name] / (seconds * (rounds + 1)) for name in jobs
-            }
-            base = per_second["(a) no publishing"]
-            result.notes = (
-                "Commits/s (mean over rounds): "
-                + "; ".join(
-                    f"{name}: {rate:,.0f} ({rate / base:.2f}x a)"
-                    for name, rate in per_second.items()
-                )
-                + ". Goal at 32 writers: (c) >= 0.8x (a)."
-            )
-            progress(result.notes)
-            results.append(result)
-            for conn in conns:
-                await conn.close()
-        results.append(await durable_latency(ctx, engine, hub, config))
+                progress(result.notes)
+                results.append(result)
+                for conn in conns:
+                    await conn.close()
+        await hub.flush()
+        results.append(await durable_latency(ctx, hub, config))
     finally:
         drainer.cancel()
         await raw_spy.close()
@@ -421,8 +449,36 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
     return results
 
 
+def _writers(
+    name: str,
+    publish: Publish,
+    conns: list[Any],
+    seconds: float,
+    counts: dict[str, int],
+) -> Callable[[], Awaitable[None]]:
+    """Every connection commits transactions for ``seconds``; the number of
+    commits is added to ``counts[name]``."""
+
+    async def run() -> None:
+        stop = time.perf_counter() + seconds
+        done = 0
+
+        async def writer(w: int, conn: Any) -> None:
+            nonlocal done
+            seq = 0
+            while time.perf_counter() < stop:
+                await publish(conn, w, seq)
+                seq += 1
+                done += 1
+
+        await asyncio.gather(*(writer(w, c) for w, c in enumerate(conns)))
+        counts[name] = counts.get(name, 0) + done
+
+    return run
+
+
 async def durable_latency(
-    ctx: BenchContext, engine: PgextEngine, hub: Hub, config: dict[str, Any]
+    ctx: BenchContext, hub: Hub, config: dict[str, Any]
 ) -> JobResult:
     """(c) at 1,000 msg/s from 8 writers: publish-to-subscriber latency,
     completeness and order."""
@@ -486,7 +542,9 @@ async def durable_latency(
             await conn.close()
     result.notes = (
         f"Publish-to-subscriber latency: {percentiles(latencies)} (goal p50 < 5 ms). "
-        f"Lost/reordered: {'; '.join(problems) if problems else 'none (0 lost, 0 reordered)'}."
+        "Lost/reordered: "
+        + ("; ".join(problems) if problems else "none (0 lost, 0 reordered)")
+        + "."
     )
     progress(result.notes)
     return result

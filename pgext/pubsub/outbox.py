@@ -73,6 +73,8 @@ class Relay:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        # stamp_once runs from the relay task and from Hub.close.
+        self._lock = asyncio.Lock()
         # Observability.
         self.rounds = 0
         self.stamped = 0
@@ -111,6 +113,10 @@ class Relay:
 
     async def stamp_once(self) -> int:
         """Stamp everything committed so far; returns how many rows."""
+        async with self._lock:
+            return await self._stamp_all()
+
+    async def _stamp_all(self) -> int:
         total = 0
         while True:
             if self._conn is None or self._conn.is_closed():

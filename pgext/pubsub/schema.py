@@ -26,17 +26,22 @@ SPILL_TABLE = "pgext_spill"
 WAKE_CHANNEL = "pgext_outbox_wake"
 
 CREATE_STATEMENTS: tuple[str, ...] = (
+    # Kept lean because every durable message is written twice (insert,
+    # then the stamp): no primary key, and each index covers only the rows
+    # that need it.
     """CREATE TABLE IF NOT EXISTS pgext_outbox (
-        id bigserial PRIMARY KEY,
-        pos bigint UNIQUE,
+        id bigserial,
+        pos bigint,
         channel text NOT NULL,
         payload text NOT NULL,
         created_at timestamptz NOT NULL DEFAULT clock_timestamp()
     )""",
-    # Finds unstamped rows without scanning the stamped history.
+    # Readers follow positions.
+    """CREATE INDEX IF NOT EXISTS pgext_outbox_pos
+        ON pgext_outbox (pos) WHERE pos IS NOT NULL""",
+    # The stamper finds unstamped rows without scanning the history.
     """CREATE INDEX IF NOT EXISTS pgext_outbox_unstamped
         ON pgext_outbox (id) WHERE pos IS NULL""",
-    "CREATE INDEX IF NOT EXISTS pgext_outbox_created ON pgext_outbox (created_at)",
     """CREATE TABLE IF NOT EXISTS pgext_outbox_state (
         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
         last_pos bigint NOT NULL DEFAULT 0
@@ -48,7 +53,6 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         payload text NOT NULL,
         created_at timestamptz NOT NULL DEFAULT clock_timestamp()
     )""",
-    "CREATE INDEX IF NOT EXISTS pgext_spill_created ON pgext_spill (created_at)",
     # Stamps committed, unstamped rows with the next positions and sends ONE
     # wake-up for the whole batch.  The row lock on pgext_outbox_state
     # serialises stampers (of every process); each statement of a VOLATILE
@@ -63,14 +67,15 @@ CREATE_STATEMENTS: tuple[str, ...] = (
     BEGIN
         SELECT last_pos INTO base FROM pgext_outbox_state
             WHERE singleton FOR UPDATE;
-        WITH todo AS (
-            SELECT id FROM pgext_outbox WHERE pos IS NULL
-            ORDER BY id LIMIT batch FOR UPDATE
-        ), numbered AS (
-            SELECT id, row_number() OVER (ORDER BY id) AS rn FROM todo
+        -- No row locks needed: only the holder of the state row stamps.
+        -- Both sides of the join use the partial index of unstamped rows.
+        WITH numbered AS (
+            SELECT id, row_number() OVER (ORDER BY id) AS rn
+            FROM (SELECT id FROM pgext_outbox WHERE pos IS NULL
+                  ORDER BY id LIMIT batch) AS todo
         )
         UPDATE pgext_outbox o SET pos = base + numbered.rn
-            FROM numbered WHERE o.id = numbered.id;
+            FROM numbered WHERE o.id = numbered.id AND o.pos IS NULL;
         GET DIAGNOSTICS stamped = ROW_COUNT;
         IF stamped > 0 THEN
             UPDATE pgext_outbox_state SET last_pos = base + stamped
