@@ -133,12 +133,16 @@ def decode_result(rows: list[dict[str, Any]]) -> None:
     with gc_paused(count):
         for key in keys:
             # map/itemgetter/setitem keep the per-row work inside C iterators.
-            values = list(map(itemgetter(key), rows))
-            # bytes() as a C-level map when there is no NULL to skip.
-            converted = (
-                map(bytes, values) if None not in values else map(_as_bytes, values)
-            )
-            column = np.fromiter(converted, object, count=count)
+            try:
+                # One C-level pass; bytes(None) raises when the column has
+                # NULLs, and only then the slower None-aware pass runs.
+                column = np.fromiter(
+                    map(bytes, map(itemgetter(key), rows)), object, count=count
+                )
+            except TypeError:
+                column = np.fromiter(
+                    map(_as_bytes, map(itemgetter(key), rows)), object, count=count
+                )
             geometries = shapely.from_wkb(column).tolist()
             deque(map(setitem, rows, repeat(key, count), geometries), maxlen=0)
 
