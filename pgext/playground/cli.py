@@ -58,6 +58,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--port", type=int, default=8000, help="--admin: port (0: any free port)"
     )
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace tables named like the playground's even when the "
+        "playground did not make them (servers given by the environment)",
+    )
+    parser.add_argument(
         "--no-timescale",
         action="store_true",
         help="do not start the PGlite TimescaleDB (readings on plain PostgreSQL)",
@@ -65,7 +71,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _prepare(servers: ServerSet, size: str, reporter: Reporter) -> Any:
+async def _prepare(
+    servers: ServerSet, size: str, reporter: Reporter, force: bool = False
+) -> Any:
     from pgext.playground.runtime import Playground
 
     assert servers.postgres_config is not None
@@ -79,7 +87,7 @@ async def _prepare(servers: ServerSet, size: str, reporter: Reporter) -> Any:
                 "HourlyReading is a view using date_bin (same queries, no "
                 "continuous aggregate, no columnstore)."
             )
-        await playground.populate(size)
+        await playground.populate(size, force=force)
     except BaseException:
         await playground.close()
         raise
@@ -87,13 +95,17 @@ async def _prepare(servers: ServerSet, size: str, reporter: Reporter) -> Any:
 
 
 def _shell(
-    servers: ServerSet, size: str, reporter: Reporter, without: str = ""
+    servers: ServerSet,
+    size: str,
+    reporter: Reporter,
+    without: str = "",
+    force: bool = False,
 ) -> None:
     from pgext.playground.servers import describe
     from pgext.playground.shell import run_shell
 
     with _Runner() as runner:
-        playground = runner.run(_prepare(servers, size, reporter))
+        playground = runner.run(_prepare(servers, size, reporter, force))
         try:
             banner = "\n".join(
                 ["pgext playground", *describe(servers, without), playground.describe()]
@@ -130,21 +142,24 @@ class _Runner:
 async def _admin(
     servers: ServerSet, args: argparse.Namespace, size: str, reporter: Reporter
 ) -> None:
+    force = args.force
     from pgext.playground.admin import serve
 
     _cancel_on_sigterm()
-    playground = await _prepare(servers, size, reporter)
+    playground = await _prepare(servers, size, reporter, force)
     try:
         await serve(playground, host=args.host, port=args.port)
     finally:
         await playground.close()
 
 
-async def _examples(servers: ServerSet, size: str, reporter: Reporter) -> None:
+async def _examples(
+    servers: ServerSet, size: str, reporter: Reporter, force: bool = False
+) -> None:
     from pgext.playground.examples import run_examples
 
     _cancel_on_sigterm()
-    playground = await _prepare(servers, size, reporter)
+    playground = await _prepare(servers, size, reporter, force)
     try:
         assert servers.postgres_config is not None
         count = await run_examples(servers.postgres_config, servers.timescale_config)
@@ -198,11 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         for line in describe(servers, without):
             reporter.say(f"  {line}")
         if args.run_examples:
-            asyncio.run(_examples(servers, size, reporter))
+            asyncio.run(_examples(servers, size, reporter, args.force))
         elif args.admin:
             asyncio.run(_admin(servers, args, size, reporter))
         else:
-            _shell(servers, size, reporter, without)
+            _shell(servers, size, reporter, without, args.force)
     except KeyboardInterrupt:
         reporter.say("\nInterrupted.")
         return 130
@@ -210,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         reporter.say("\nStopped.")
         return 143
     except Exception as error:
+        from pgext.playground.errors import PlaygroundError
         from pgext.playground.examples import ExampleFailed
 
-        if isinstance(error, ExampleFailed):
+        if isinstance(error, ExampleFailed | PlaygroundError):
             reporter.say(f"\n{error}")
             return 1
         raise

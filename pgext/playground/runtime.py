@@ -22,8 +22,9 @@ import shapely
 from pgext import seam
 from pgext.engine import PgextEngine
 from pgext.errors import ExtensionError
-from pgext.identifiers import quote_ident
+from pgext.identifiers import quote_ident, quote_qualified
 from pgext.playground import data, schema
+from pgext.playground.errors import NotOurTables
 from pgext.playground.progress import Reporter
 from pgext.playground.schema import (
     VENUE_CHANGES,
@@ -38,6 +39,9 @@ from pgext.postgis.copy import copy_columns
 from pgext.pubsub import Hub, install_schema
 from pgext.timescale import bulk_insert, setup
 from pgext.timescale.aggregates import aggregate_spec
+
+# What DROP statement removes a relation of this pg_class.relkind.
+_DROP = {"v": "VIEW", "m": "MATERIALIZED VIEW", "r": "TABLE", "p": "TABLE"}
 
 # Pools: the PGlite server runs one backend session for every client, so
 # more connections only queue; native PostgreSQL gets a few.
@@ -156,25 +160,57 @@ class Playground:
 
     # -- creating ------------------------------------------------------------------
 
-    async def drop(self) -> None:
-        """Drop everything the playground creates (in dependency order)."""
-        async with self.series.connection() as conn:
-            kind = await conn.fetchval(
-                "SELECT c.relkind FROM pg_class c JOIN pg_namespace n "
-                "ON n.oid = c.relnamespace WHERE c.relname = $1 "
-                "AND n.nspname = current_schema()",
-                seam.table_name(HourlyReading),
+    async def check_owned(self) -> None:
+        """Refuse (:class:`NotOurTables`) when tables with the playground's
+        names exist that the playground did not make: on a server given by
+        the environment they may be someone's data."""
+        info = seam.table_name(PlaygroundInfo)
+        spatial = [seam.table_name(t) for t in (District, Venue, Sensor)]
+        series = [seam.table_name(t) for t in (Reading, HourlyReading)]
+        found = await _existing(self.postgres, [info, *spatial, *series])
+        if info in found:
+            return
+        if self.series is not self.postgres:
+            found |= await _existing(self.series, series)
+        if found:
+            raise NotOurTables(
+                f"tables {sorted(found)} exist and were not made by the playground "
+                f"(there is no {info!r} table); use an empty database, or pass "
+                "--force (populate(force=True)) to drop and replace them"
             )
-            if kind is not None:
-                verb = "MATERIALIZED VIEW" if self.timescale else "VIEW"
-                name = quote_ident(seam.table_name(HourlyReading))
-                await conn.execute(f"DROP {verb} IF EXISTS {name} CASCADE")
-        await Reading.alter().drop_table(if_exists=True, cascade=True)
-        for table in (PlaygroundInfo, Sensor, Venue, District):
-            await table.alter().drop_table(if_exists=True, cascade=True)
+
+    async def drop(self) -> None:
+        """Drop everything the playground creates (in dependency order), in
+        the current schema only: ``DROP TABLE IF EXISTS venue`` alone would
+        follow the search path and could drop another schema's table."""
+        steps = (
+            (self.series, (HourlyReading, Reading)),
+            # playground_info last: it marks the other tables as the
+            # playground's (check_owned), also after an interrupted drop.
+            (self.postgres, (Sensor, Venue, District, PlaygroundInfo)),
+        )
+        for engine, tables in steps:
+            async with engine.connection() as conn:
+                schema = await conn.fetchval("SELECT current_schema()")
+                for table in tables:
+                    name = seam.table_name(table)
+                    kind = await conn.fetchval(
+                        "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n "
+                        "ON n.oid = c.relnamespace "
+                        "WHERE c.relname = $1 AND n.nspname = $2",
+                        name,
+                        schema,
+                    )
+                    if kind is None:
+                        continue
+                    what = _DROP.get(kind, "TABLE")
+                    if table is HourlyReading and self.timescale:
+                        what = "MATERIALIZED VIEW"  # a continuous aggregate
+                    target = quote_qualified(name, schema)
+                    await conn.execute(f"DROP {what} IF EXISTS {target} CASCADE")
 
     async def create(self) -> None:
-        for table in (District, Venue, Sensor, PlaygroundInfo, Reading):
+        for table in (PlaygroundInfo, District, Venue, Sensor, Reading):
             await table.create_table()
         if self.timescale:
             await setup(Reading)
@@ -191,12 +227,19 @@ class Playground:
         async with self.postgres.connection() as conn:
             await conn.execute(f"CREATE VIEW {name} AS {spec.sql()}")
 
-    async def populate(self, size: str = data.DEFAULT_SIZE) -> Stats:
-        """Drop, create and fill every table; returns the counts and times."""
+    async def populate(
+        self, size: str = data.DEFAULT_SIZE, force: bool = False
+    ) -> Stats:
+        """Drop, create and fill every table; returns the counts and times.
+
+        Tables of the playground's names that it did not make itself are
+        refused (:class:`NotOurTables`) unless ``force``."""
         if size not in data.SIZES:
             raise ValueError(
                 f"unknown size {size!r}; choose one of {sorted(data.SIZES)}"
             )
+        if not force:
+            await self.check_owned()
         spec = data.SIZES[size]
         say = self.reporter
         stats = Stats(size)
@@ -265,6 +308,17 @@ class Playground:
         rows = await table.select(pk).order_by(pk)
         name = seam.column_name(pk)
         return [row[name] for row in rows]
+
+
+async def _existing(engine: PgextEngine, names: list[str]) -> set[str]:
+    async with engine.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relname = ANY($1::text[]) "
+            "AND n.nspname = current_schema()",
+            names,
+        )
+    return {row["relname"] for row in rows}
 
 
 def bounds() -> shapely.Polygon:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import asyncpg
 import pytest
 
 from pgext.playground import (
@@ -21,6 +22,7 @@ from pgext.playground import (
     Sensor,
     Venue,
 )
+from pgext.playground.errors import NotOurTables
 from pgext.playground.progress import Reporter
 from pgext.timescale import ReadOnlyError
 
@@ -121,3 +123,39 @@ async def test_without_timescaledb_same_queries(
         assert alert.data.temperature == 30.0
     finally:
         await playground.close()
+
+
+@pytest.mark.postgres
+async def test_refuses_tables_it_did_not_make(postgres_config: dict[str, Any]) -> None:
+    """On a server given by the environment, a ``venue`` table that the
+    playground did not make is someone's data: refused, left alone; with
+    ``force`` it is replaced."""
+    schema, other = "pgext_playground_owned", "pgext_playground_other"
+    admin = await asyncpg.connect(str(postgres_config["dsn"]))
+    try:
+        for name in (schema, other):
+            await admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+            await admin.execute(f"CREATE SCHEMA {name}")
+        await admin.execute(f"CREATE TABLE {schema}.venue (note text)")
+        await admin.execute(f"INSERT INTO {schema}.venue VALUES ('mine')")
+        # Further down the search path: never the playground's to drop.
+        await admin.execute(f"CREATE TABLE {other}.district (note text)")
+        config = {
+            **postgres_config,
+            "server_settings": {"search_path": f"{schema},{other},public"},
+        }
+        playground = await Playground.open(config, None, reporter=QUIET)
+        try:
+            with pytest.raises(NotOurTables, match="venue"):
+                await playground.populate("tiny")
+            assert await admin.fetchval(f"SELECT note FROM {schema}.venue") == "mine"
+            await playground.populate("tiny", force=True)
+            assert await admin.fetchval(f"SELECT count(*) FROM {schema}.venue") == 300
+            await playground.populate("tiny")  # its own tables now: no refusal
+            assert await admin.fetchval(f"SELECT count(*) FROM {other}.district") == 0
+        finally:
+            await playground.close()
+    finally:
+        for name in (schema, other):
+            await admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        await admin.close()
