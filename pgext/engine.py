@@ -25,7 +25,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from pgext import seam
 from pgext.capabilities import DETECT_SQL, Capabilities
-from pgext.codecs import install_codecs, result_hooks
+from pgext.codecs import gc_paused, install_codecs, result_hooks
 from pgext.errors import ExtensionError, PgextError
 from pgext.identifiers import quote_ident
 
@@ -115,9 +115,10 @@ class PgextEngine(PostgresEngine):
                 await fresh.close()
 
     def transform_response_to_dicts(self, results: Any) -> list[dict[str, Any]]:
-        rows = [dict(record) for record in results]
-        for hook in result_hooks():
-            hook(rows)
+        with gc_paused(len(results)):
+            rows = [dict(record) for record in results]
+            for hook in result_hooks():
+                hook(rows)
         return rows
 
     # -- capabilities -----------------------------------------------------------------

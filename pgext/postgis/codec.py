@@ -24,10 +24,8 @@ taken as ready EWKB, which is how bulk COPY hands over pre-encoded batches.
 
 from __future__ import annotations
 
-import gc
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from itertools import repeat
 from operator import itemgetter, setitem
 from typing import Any
@@ -37,7 +35,12 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
-from pgext.codecs import TypeCodec, register_codec, register_result_hook
+from pgext.codecs import (
+    TypeCodec,
+    gc_paused,
+    register_codec,
+    register_result_hook,
+)
 from pgext.postgis.values import parse_geometry
 
 SPATIAL_TYPES = ("geometry", "geography")
@@ -85,23 +88,8 @@ def _as_bytes(value: Any) -> Any:
 # Shapely geometries are tracked by the cyclic garbage collector, so creating
 # 100k of them triggers collections that re-scan every live object (the
 # result's rows included) -- measured at 2-3x the cost of the decoding itself.
-# The new objects cannot form reference cycles, so collection is paused while
-# a large batch is built and resumed (never left off) afterwards.
-GC_PAUSE_MIN_ROWS = 1000
-
-
-@contextmanager
-def gc_paused(size: int) -> Iterator[None]:
-    """Pause the cyclic GC while ``size`` (>= GC_PAUSE_MIN_ROWS) acyclic
-    objects are created; a no-op for small batches or when GC is off."""
-    if size < GC_PAUSE_MIN_ROWS or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+# They cannot form reference cycles, so decoding runs under
+# pgext.codecs.gc_paused.
 
 
 def _spatial_keys(rows: list[dict[str, Any]]) -> list[str]:

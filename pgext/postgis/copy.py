@@ -24,9 +24,10 @@ from piccolo.columns import Column
 from piccolo.table import Table
 
 from pgext import seam
+from pgext.codecs import GC_PAUSE_MIN_ROWS, gc_paused
 from pgext.engine import PgextEngine
 from pgext.errors import InvalidValue
-from pgext.postgis.codec import GC_PAUSE_MIN_ROWS, encode_array, gc_paused
+from pgext.postgis.codec import encode_array
 from pgext.postgis.columns import SpatialColumn
 from pgext.postgis.errors import InvalidGeometry
 from pgext.postgis.values import check_array, to_geometry
