@@ -9,6 +9,7 @@ the per-column value hooks and the migration hook of :mod:`pgext.seam`.
 
 from pgext import seam
 from pgext.postgis import codec as _codec
+from pgext.postgis import functions
 from pgext.postgis.columns import Geography, Geometry, SpatialColumn
 from pgext.postgis.copy import copy_columns, copy_rows
 from pgext.postgis.errors import (
@@ -19,8 +20,20 @@ from pgext.postgis.errors import (
     InvalidGeometry,
     SRIDMismatch,
 )
+from pgext.postgis.geojson import feature_collection, feature_collection_query
+from pgext.postgis.measure import Area, D, Distance, InvalidUnit
 from pgext.postgis.migrations import alter_spatial_column as _alter_spatial_column
 from pgext.postgis.pydantic import GeoJSON, geojson_type
+from pgext.postgis.queries import order_by_knn
+from pgext.postgis.query_errors import (
+    InvalidRelatePattern,
+    InvalidTile,
+    SpatialQueryError,
+    UnknownSRIDUnits,
+    UnsupportedOperation,
+)
+from pgext.postgis.sql import load_srid_units, register_srid_units
+from pgext.postgis.tiles import vector_tile, vector_tile_query
 from pgext.postgis.values import GeometrySpec, parse_geometry, to_geometry
 
 _codec.install()
@@ -28,8 +41,11 @@ seam.install_column_value_hooks()
 seam.install_alter_column_hook(_alter_spatial_column)
 
 __all__ = [
+    "Area",
     "CoordinateOutOfRange",
+    "D",
     "DimensionMismatch",
+    "Distance",
     "GeoJSON",
     "Geography",
     "Geometry",
@@ -37,11 +53,25 @@ __all__ = [
     "GeometrySpec",
     "GeometryTypeMismatch",
     "InvalidGeometry",
+    "InvalidRelatePattern",
+    "InvalidTile",
+    "InvalidUnit",
     "SRIDMismatch",
     "SpatialColumn",
+    "SpatialQueryError",
+    "UnknownSRIDUnits",
+    "UnsupportedOperation",
     "copy_columns",
     "copy_rows",
+    "feature_collection",
+    "feature_collection_query",
+    "functions",
     "geojson_type",
+    "load_srid_units",
+    "order_by_knn",
     "parse_geometry",
+    "register_srid_units",
     "to_geometry",
+    "vector_tile",
+    "vector_tile_query",
 ]
