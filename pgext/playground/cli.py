@@ -180,11 +180,20 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def _cancel_on_sigterm() -> None:
-    # SIGTERM behaves like Ctrl-C: cancel the main task, so every
-    # ``finally`` runs and the servers are stopped.
+    # SIGTERM (and SIGHUP: the terminal went away) behave like Ctrl-C:
+    # cancel the main task, so every ``finally`` runs and the servers stop.
     task = asyncio.current_task()
     if task is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(number, task.cancel)
+
+
+def _exit_on(number: int, frame: object) -> None:
+    # Outside the event loop (server start-up, the IPython shell): leave
+    # through SystemExit so ``main``'s ``finally`` stops the servers; the
+    # throwaway PostgreSQL runs detached and would otherwise outlive us.
+    raise SystemExit(128 + number)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     # A shell that started us in the background may have left SIGINT
     # ignored; the playground relies on Ctrl-C.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, _exit_on)
     size = args.size or ("small" if args.run_examples else data.DEFAULT_SIZE)
     if args.admin and args.port and not _port_free(args.host, args.port):
         print(

@@ -130,9 +130,10 @@ class Running:
                 found.append(int(entry.name))
         return found
 
-    def interrupt(self, timeout: float = 60) -> int:
-        """Ctrl-C (SIGINT) and wait for the exit; returns the exit code."""
-        self.process.send_signal(signal.SIGINT)
+    def interrupt(self, timeout: float = 60, signum: int = signal.SIGINT) -> int:
+        """Ctrl-C (SIGINT, or ``signum``) and wait for the exit; returns the
+        exit code."""
+        self.process.send_signal(signum)
         code = self.process.wait(timeout)
         self._reader.join(5)
         return code

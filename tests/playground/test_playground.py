@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,24 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_sigterm_while_loading_stops_everything(tmp_path: Path) -> None:
+    """Stopped in the middle of the bulk load (SIGTERM, as a service
+    manager or a closing terminal does): the throwaway servers go too."""
+    playground = Running("--size", "large", "--run-examples", home=tmp_path)
+    try:
+        playground.wait_for(
+            r"readings \((TimescaleDB|PostgreSQL)\): [\d,]+ / 1,000,000"
+        )
+        started = server_ports(playground.output)
+        children = playground.children()
+        assert playground.interrupt(signum=signal.SIGTERM) != 0
+        assert "1,000,000 / 1,000,000" not in playground.output
+        assert "Stopped the servers the playground started" in playground.output
+        for port in started:
+            assert not port_open(port), f"port {port} still open after SIGTERM"
+        for pid in children:
+            assert not Path(f"/proc/{pid}").exists() or _zombie(pid), pid
+    finally:
+        playground.kill()
