@@ -249,3 +249,32 @@ async def test_durable_loses_nothing_across_100_reconnects(
         got = await collect(sub, total, timeout=30)
     assert hub.listener.reconnects == 100
     check_complete_and_ordered(got, 1, total)
+
+
+async def test_flood_is_not_mistaken_for_a_dead_connection(
+    ps_engine: PgextEngine,
+) -> None:
+    """Thousands of queued notifications delay the heartbeat echo past the
+    check's window; arriving data must count as proof of life."""
+    notes = Channel("fault_flood", Note)
+    total = 30_000
+    async with Hub(ps_engine, check_interval=0.1, reconnect_delay=(0.02, 0.2)) as hub:
+        async with hub.subscribe(notes, queue_size=total) as sub:
+            async with ps_engine.connection() as conn:
+                for first in range(0, total, 2000):
+                    await conn.execute(
+                        "SELECT pg_notify($1, x) FROM unnest($2::text[]) AS x",
+                        notes.name,
+                        [f'{{"n": {n}}}' for n in range(first, first + 2000)],
+                    )
+            got = 0
+
+            async def count() -> None:
+                nonlocal got
+                while got < total:
+                    event = await sub.get()
+                    assert isinstance(event, Message), event
+                    got += 1
+
+            await asyncio.wait_for(count(), 30)
+        assert hub.listener.reconnects == 0
