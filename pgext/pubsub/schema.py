@@ -5,7 +5,7 @@ row-change feeds, as DDL that migrations (or :func:`install_schema`) run.
     one row per durable message.  ``id`` is the insert order (a sequence:
     numbers are taken *before* commit, so a smaller id can become visible
     after a larger one).  ``pos`` is the delivery position, stamped after
-    commit by :data:`STAMP_FUNCTION` under a lock on ``pgext_outbox_state``,
+    commit by ``pgext_outbox_stamp()`` under a lock on ``pgext_outbox_state``,
     so positions grow in commit order and a reader that has seen position
     ``p`` can never later find a new row below ``p``.
 ``pgext_spill``
@@ -34,17 +34,21 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         pos bigint,
         channel text NOT NULL,
         payload text NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        xid xid8 NOT NULL DEFAULT pg_current_xact_id()
     )""",
     # Readers follow positions.
     """CREATE INDEX IF NOT EXISTS pgext_outbox_pos
         ON pgext_outbox (pos) WHERE pos IS NOT NULL""",
-    # The stamper finds unstamped rows without scanning the history.
-    """CREATE INDEX IF NOT EXISTS pgext_outbox_unstamped
-        ON pgext_outbox (id) WHERE pos IS NULL""",
+    # The stamper looks only at unstamped rows of transactions at or after
+    # its horizon, so the dead index entries that stamping leaves behind
+    # (until vacuum) are never rescanned.
+    """CREATE INDEX IF NOT EXISTS pgext_outbox_unstamped_xid
+        ON pgext_outbox (xid) WHERE pos IS NULL""",
     """CREATE TABLE IF NOT EXISTS pgext_outbox_state (
         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-        last_pos bigint NOT NULL DEFAULT 0
+        last_pos bigint NOT NULL DEFAULT 0,
+        horizon xid8 NOT NULL DEFAULT '0'
     )""",
     "INSERT INTO pgext_outbox_state (singleton) VALUES (true) ON CONFLICT DO NOTHING",
     """CREATE TABLE IF NOT EXISTS pgext_spill (
@@ -63,23 +67,33 @@ CREATE_STATEMENTS: tuple[str, ...] = (
     RETURNS bigint LANGUAGE plpgsql AS $fn$
     DECLARE
         base bigint;
+        h xid8;
+        next_h xid8;
         stamped bigint;
     BEGIN
-        SELECT last_pos INTO base FROM pgext_outbox_state
+        SELECT last_pos, horizon INTO base, h FROM pgext_outbox_state
             WHERE singleton FOR UPDATE;
+        -- Every transaction older than next_h has ended, so the UPDATE
+        -- below (a later snapshot) sees all of their rows; rows written
+        -- from now on get an xid >= next_h.
+        next_h := pg_snapshot_xmin(pg_current_snapshot());
         -- No row locks needed: only the holder of the state row stamps.
-        -- Both sides of the join use the partial index of unstamped rows.
         WITH numbered AS (
             SELECT id, row_number() OVER (ORDER BY id) AS rn
-            FROM (SELECT id FROM pgext_outbox WHERE pos IS NULL
+            FROM (SELECT id FROM pgext_outbox
+                  WHERE pos IS NULL AND xid >= h
                   ORDER BY id LIMIT batch) AS todo
         )
         UPDATE pgext_outbox o SET pos = base + numbered.rn
-            FROM numbered WHERE o.id = numbered.id AND o.pos IS NULL;
+            FROM numbered
+            WHERE o.id = numbered.id AND o.pos IS NULL AND o.xid >= h;
         GET DIAGNOSTICS stamped = ROW_COUNT;
+        -- A full batch may have left rows behind: keep the old horizon.
+        UPDATE pgext_outbox_state
+            SET last_pos = base + stamped,
+                horizon = CASE WHEN stamped < batch THEN next_h ELSE h END
+            WHERE singleton;
         IF stamped > 0 THEN
-            UPDATE pgext_outbox_state SET last_pos = base + stamped
-                WHERE singleton;
             PERFORM pg_notify('pgext_outbox_wake', (base + stamped)::text);
         END IF;
         RETURN stamped;
