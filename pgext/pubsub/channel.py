@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from pgext.identifiers import MAX_IDENTIFIER_BYTES
 from pgext.pubsub.errors import InvalidChannel, InvalidPayload
@@ -93,6 +94,17 @@ class Channel(Generic[T]):
 
     def encode(self, payload: T | dict[str, Any]) -> str:
         """Validate and serialise to JSON text."""
+        if type(payload) is self.model:
+            # Built through the model, so validated at construction; a field
+            # assigned a wrong value since then fails the strict serialiser.
+            # One pass instead of dump, validate and dump again.
+            try:
+                return payload.model_dump_json(warnings="error")
+            except PydanticSerializationError as error:
+                raise InvalidPayload(
+                    f"payload for channel {self.name!r} does not match "
+                    f"{self.model.__name__}: {error}"
+                ) from error
         return self.validate(payload).model_dump_json()
 
     def decode(self, data: Any) -> T:

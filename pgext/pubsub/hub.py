@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import inspect
 import logging
 import re
@@ -81,6 +82,7 @@ def _along(along: Any) -> tuple[str, Sequence[Any]]:
     return f"WITH pgext_app AS ({sql}) ", args
 
 
+@functools.lru_cache(maxsize=64)
 def _renumber(sql: str, offset: int) -> str:
     """Shift the ``$n`` placeholders of a pgext statement past ``offset``
     user parameters."""
