@@ -10,9 +10,10 @@ in one query and installs only those.  A type that does not exist yet (say
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 CodecFormat = Literal["text", "binary", "tuple"]
@@ -99,12 +100,30 @@ async def install_codecs(connection: CodecConnection) -> list[str]:
 #
 # asyncpg decodes one value at a time.  Where a library can decode a whole
 # column at once (shapely.from_wkb on an array), a codec returns a cheap
-# placeholder and a result hook converts every placeholder of a result in one
-# call.  Hooks mutate the list of row dicts in place.
+# placeholder and a hook converts every placeholder of a result in one call.
+#
+# Column hooks run first, on the result transposed into columns (one sequence
+# per result column, in row order); a hook replaces the columns it converts.
+# The row dicts are built afterwards, so a converted value is stored once
+# instead of being written over a placeholder row by row.  Result hooks then
+# get the finished list of row dicts and mutate it in place.
 
+ColumnHook = Callable[[list[Sequence[Any]]], None]
 ResultHook = Callable[[list[dict[str, Any]]], None]
 
+_COLUMN_HOOKS: list[ColumnHook] = []
 _RESULT_HOOKS: list[ResultHook] = []
+
+
+def register_column_hook(hook: ColumnHook) -> None:
+    """``hook(columns)`` may replace ``columns[i]`` by a sequence of the same
+    length (converted values); it must not add, remove or reorder columns."""
+    if hook not in _COLUMN_HOOKS:
+        _COLUMN_HOOKS.append(hook)
+
+
+def column_hooks() -> tuple[ColumnHook, ...]:
+    return tuple(_COLUMN_HOOKS)
 
 
 def register_result_hook(hook: ResultHook) -> None:
@@ -114,6 +133,43 @@ def register_result_hook(hook: ResultHook) -> None:
 
 def result_hooks() -> tuple[ResultHook, ...]:
     return tuple(_RESULT_HOOKS)
+
+
+def rows_from_columns(
+    keys: Sequence[str], columns: Sequence[Sequence[Any]]
+) -> list[dict[str, Any]]:
+    """Row dicts from equally long columns, as ``dict(record)`` would make
+    them (a repeated key keeps its first position and its last value)."""
+    if not keys:
+        return []
+    return _row_builder(tuple(keys))(*columns)
+
+
+# One dict display per row ({"a": v0, "b": v1}) is the cheapest way CPython
+# has to build many small dicts: about 2.5x faster than dict(record), which
+# goes through the mapping protocol key by key, and 2x faster than
+# dict(zip(keys, values)).  The display needs the keys in source code, so a
+# builder is compiled once per key tuple and cached, the way namedtuple and
+# dataclasses generate code.  Keys enter the source only through repr() of a
+# str, which always reads back as that same string literal.
+_BUILDER_CACHE_SIZE = 256
+
+
+@lru_cache(maxsize=_BUILDER_CACHE_SIZE)
+def _row_builder(keys: tuple[str, ...]) -> Callable[..., list[dict[str, Any]]]:
+    if not all(type(key) is str for key in keys):
+        raise TypeError(f"result column names must be str, got {keys!r}")
+    columns = ", ".join(f"c{i}" for i in range(len(keys)))
+    values = ", ".join(f"v{i}" for i in range(len(keys)))
+    display = ", ".join(f"{key!r}: v{i}" for i, key in enumerate(keys))
+    source = (
+        f"def build({columns}):\n"
+        f"    return [{{{display}}} for {values}, in zip({columns})]\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<pgext row builder>", "exec"), namespace)
+    builder: Callable[..., list[dict[str, Any]]] = namespace["build"]
+    return builder
 
 
 # -- creating many objects at once ----------------------------------------------------
@@ -136,4 +192,31 @@ def gc_paused(size: int) -> Iterator[None]:
     try:
         yield
     finally:
+        gc.enable()
+
+
+@contextmanager
+def gc_paused_for_result(size: int) -> Iterator[None]:
+    """:func:`gc_paused` for building a query result, which also spares the
+    collector its first walk over the new objects.
+
+    Re-enabling the GC leaves every object made during the pause in the
+    youngest generation, and the next collection walks them all (about 20 ms
+    for 100k rows of dict + shapely geometry) only to find them acyclic.
+    ``gc.freeze()`` + ``gc.unfreeze()`` instead moves all tracked objects to
+    the oldest generation in O(1).  The side effect: garbage cycles that were
+    young at that moment (at most the two young generations, a few thousand
+    objects) wait for the next full collection.  Skipped when the application
+    froze objects itself (``gc.get_freeze_count()``), since unfreezing would
+    undo that."""
+    if size < GC_PAUSE_MIN_ROWS or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()

@@ -18,6 +18,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -25,7 +26,13 @@ from piccolo.engine.postgres import PostgresEngine
 
 from pgext import seam
 from pgext.capabilities import DETECT_SQL, Capabilities
-from pgext.codecs import gc_paused, install_codecs, result_hooks
+from pgext.codecs import (
+    column_hooks,
+    gc_paused_for_result,
+    install_codecs,
+    result_hooks,
+    rows_from_columns,
+)
 from pgext.errors import ExtensionError, PgextError
 from pgext.identifiers import quote_ident
 
@@ -115,8 +122,24 @@ class PgextEngine(PostgresEngine):
                 await fresh.close()
 
     def transform_response_to_dicts(self, results: Any) -> list[dict[str, Any]]:
-        with gc_paused(len(results)):
-            rows = [dict(record) for record in results]
+        """Records -> row dicts, with pgext's column and result hooks applied.
+
+        The records are transposed into columns first, so column hooks convert
+        whole columns (spatial values with one shapely call) and every row
+        dict is built once, already holding the converted values."""
+        if not results:
+            return []
+        keys = list(results[0].keys())
+        if not keys:
+            return [{} for _ in results]
+        with gc_paused_for_result(len(results)):
+            # itemgetter per column is about twice as fast as zip(*results).
+            columns: list[Sequence[Any]] = [
+                list(map(itemgetter(index), results)) for index in range(len(keys))
+            ]
+            for column_hook in column_hooks():
+                column_hook(columns)
+            rows = rows_from_columns(keys, columns)
             for hook in result_hooks():
                 hook(rows)
         return rows

@@ -3,10 +3,12 @@
 asyncpg calls a codec's decoder once per value.  Building a shapely geometry
 there would cost one shapely call per row; instead the decoder only copies the
 bytes into a ``bytearray`` (the placeholder, :data:`EWKB`), and
-:func:`decode_result` -- a pgext result hook the engine runs on every result --
-turns all of a result's placeholders into shapely geometries with one
-``shapely.from_wkb`` call per column.  ``bench/bench_postgis_io.py`` measures
-this against decoding row by row.
+:func:`decode_columns` -- a pgext column hook the engine runs on every result
+before it builds the row dicts -- turns all of a result's placeholders into
+shapely geometries with one ``shapely.from_wkb`` call per column (the EWKB
+carries the SRID, so no ``set_srid`` pass is needed).
+:func:`decode_result` does the same on finished row dicts.
+``bench/bench_postgis_io.py`` measures this against decoding row by row.
 
 Why ``bytearray``: no asyncpg codec returns one (``bytea`` gives ``bytes``),
 so the hook tells geometry values apart by type alone; and unlike a ``bytes``
@@ -25,9 +27,10 @@ taken as ready EWKB, which is how bulk COPY hands over pre-encoded batches.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import partial
 from itertools import repeat
-from operator import itemgetter, setitem
+from operator import is_not, itemgetter, setitem
 from typing import Any
 
 import numpy as np
@@ -39,7 +42,7 @@ from pgext.codecs import (
     TypeCodec,
     gc_paused,
     register_codec,
-    register_result_hook,
+    register_column_hook,
 )
 from pgext.postgis.values import parse_geometry
 
@@ -48,6 +51,8 @@ SPATIAL_TYPES = ("geometry", "geography")
 
 EWKB = bytearray
 """The placeholder type of a geometry value not yet parsed (EWKB bytes)."""
+
+_EMPTY = b""
 
 
 def encode(value: Any) -> bytes:
@@ -109,29 +114,47 @@ def _spatial_keys(rows: list[dict[str, Any]]) -> list[str]:
     return found
 
 
+def _geometries(values: Sequence[Any]) -> list[BaseGeometry | None]:
+    """A column of EWKB placeholders (and NULLs) -> shapely geometries, one
+    ``shapely.from_wkb`` call; map/bytes keep the per-value work in C."""
+    count = len(values)
+    try:
+        # b"" + placeholder is the cheapest C-level bytearray -> bytes copy
+        # (a method call, not a type call); it raises on None, so the slower
+        # None-aware pass runs only for columns with NULLs.
+        array = np.fromiter(map(_EMPTY.__add__, values), object, count=count)
+    except TypeError:
+        array = np.fromiter(map(_as_bytes, values), object, count=count)
+    geometries: list[BaseGeometry | None] = shapely.from_wkb(array).tolist()
+    return geometries
+
+
+def _first_value(values: Iterable[Any]) -> Any:
+    """The first non-NULL value (a column's values share one type)."""
+    return next(filter(partial(is_not, None), values), None)
+
+
+def decode_columns(columns: list[Sequence[Any]]) -> None:
+    """Column hook (what the engine runs on every result): replace each
+    column of :class:`EWKB` placeholders by shapely geometries."""
+    if not columns or not columns[0]:
+        return
+    with gc_paused(len(columns[0])):
+        for index, values in enumerate(columns):
+            if type(_first_value(values)) is EWKB:
+                columns[index] = _geometries(values)
+
+
 def decode_result(rows: list[dict[str, Any]]) -> None:
-    """Result hook: replace every :class:`EWKB` value by a shapely geometry,
-    one ``shapely.from_wkb`` call per spatial column."""
+    """The same conversion on finished row dicts, in place: one
+    ``shapely.from_wkb`` call per spatial key."""
     if not rows:
         return
     count = len(rows)
     keys = _spatial_keys(rows)
-    if not keys:
-        return
     with gc_paused(count):
         for key in keys:
-            # map/itemgetter/setitem keep the per-row work inside C iterators.
-            try:
-                # One C-level pass; bytes(None) raises when the column has
-                # NULLs, and only then the slower None-aware pass runs.
-                column = np.fromiter(
-                    map(bytes, map(itemgetter(key), rows)), object, count=count
-                )
-            except TypeError:
-                column = np.fromiter(
-                    map(_as_bytes, map(itemgetter(key), rows)), object, count=count
-                )
-            geometries = shapely.from_wkb(column).tolist()
+            geometries = _geometries(list(map(itemgetter(key), rows)))
             deque(map(setitem, rows, repeat(key, count), geometries), maxlen=0)
 
 
@@ -147,4 +170,4 @@ def install() -> None:
     :mod:`pgext.postgis`; idempotent)."""
     for name in SPATIAL_TYPES:
         register_codec(TypeCodec(name, encode, EWKB, "binary"))
-    register_result_hook(decode_result)
+    register_column_hook(decode_columns)
