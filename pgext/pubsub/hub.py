@@ -115,7 +115,7 @@ class Hub:
         check_interval: float = 5.0,
         reconnect_delay: tuple[float, float] = (0.05, 5.0),
         poll_interval: float = 1.0,
-        relay_window: float = 0.002,
+        relay_window: float = 0.001,
         batch: int = 500,
         keepalive: bool = True,
         query_timeout: float = 30.0,

@@ -54,7 +54,7 @@ class Relay:
         connect: Callable[[], Awaitable[Any]],
         *,
         batch: int = 1000,
-        window: float = 0.002,
+        window: float = 0.001,
         poll_interval: float = 1.0,
         give_up: float = 5.0,
         timeout: float = 30.0,
@@ -165,11 +165,14 @@ class Relay:
                 continue
             if stamped:
                 self._pending = max(0, self._pending - stamped)
-            if self._pending and time.monotonic() - self._last_kick < self.give_up:
+            waited = time.monotonic() - self._last_kick
+            if self._pending and waited < self.give_up:
                 # A kicked transaction has not committed yet: look again
-                # soon, backing off so a long transaction costs few queries.
+                # soon; back off only once it has been open a while, so a
+                # long transaction costs few queries.
                 step = max(self.window, 0.0005)
-                retry = step if stamped else min(max(retry * 2, step), 0.02)
+                slow = not stamped and waited > 0.01
+                retry = min(max(retry * 2, step), 0.02) if slow else step
             else:
                 self._pending = 0
                 retry = 0.0
