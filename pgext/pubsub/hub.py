@@ -60,6 +60,12 @@ SPILL_FETCH_SQL = "SELECT payload FROM pgext_spill WHERE id = $1"
 Callback = Callable[[Any], Awaitable[None] | None]
 
 
+def _consume_result(task: asyncio.Task[Any]) -> None:
+    """Retrieve an abandoned task's outcome so asyncio does not log it."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _along(along: Any) -> tuple[str, Sequence[Any]]:
     """``WITH pgext_app AS (<statement>) `` and its arguments."""
     if along is None:
@@ -179,8 +185,13 @@ class Hub:
         await self.relay.close()
         await self.listener.close()
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                # A half-open connection would make a graceful close wait
+                # forever.
+                await asyncio.wait_for(pool.close(), 2)
+            except (asyncio.TimeoutError, Exception):
+                pool.terminate()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(
@@ -211,17 +222,27 @@ class Hub:
         return self._pool
 
     async def _read(self, method: str, sql: str, *args: Any) -> Any:
-        """One query on the private pool; a connection that times out is
-        closed rather than returned to the pool (it may be half-open)."""
+        """One query on the private pool.  If it (or getting a connection)
+        takes longer than ``query_timeout``, a connection may be half-open:
+        the whole pool is dropped and a new one made on the next read."""
         pool = await self._reader()
-        async with pool.acquire() as conn:
-            try:
-                return await getattr(conn, method)(
-                    sql, *args, timeout=self.query_timeout
-                )
-            except asyncio.TimeoutError:
-                conn.terminate()
-                raise
+
+        async def run() -> Any:
+            async with pool.acquire() as conn:
+                return await getattr(conn, method)(sql, *args)
+
+        task = asyncio.get_running_loop().create_task(run())
+        done, _ = await asyncio.wait({task}, timeout=self.query_timeout)
+        if done:
+            return task.result()
+        # Not wait_for: cancelling a query on a half-open connection waits
+        # for an answer that never comes.  Aborting the pool's connections
+        # ends the query; its task finishes on its own.
+        if self._pool is pool:
+            self._pool = None
+        pool.terminate()
+        task.add_done_callback(_consume_result)
+        raise asyncio.TimeoutError(f"no answer within {self.query_timeout}s")
 
     # -- publishing --
 
