@@ -285,7 +285,7 @@ def new_migration_meta(app_config: Any) -> Any:
     return new_module._generate_migration_meta(app_config=app_config)
 
 
-# -- admin widgets ----------------------------------------------------------------------
+# -- admin widgets -------------------------------------------------------------
 
 
 def column_is_secret(column: Column) -> bool:

@@ -116,7 +116,19 @@ class LocalPostgres:
 
     def restart(self, mode: str = "fast") -> None:
         """Restart the server on the same port (clients see a disconnect)."""
-        self._pg_ctl("restart", "-m", mode, "-w", "-t", "60")
+        # Without -l the restarted server would inherit our captured pipes and
+        # the call would not return until the server stops.
+        assert self._root is not None
+        self._pg_ctl(
+            "restart",
+            "-m",
+            mode,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self._root / "server.log"),
+        )
 
     def __enter__(self) -> LocalPostgres:
         return self.start()

@@ -85,6 +85,9 @@ class PgliteTimescale:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Its own session: a Ctrl-C in the terminal (an interactive
+            # playground) must not kill the database under the shell.
+            start_new_session=True,
         )
         self.info = self._read_ready_line()
         self.port = int(self.info["port"])

@@ -254,7 +254,9 @@ def _linear_parts(geometry: BaseGeometry) -> list[BaseGeometry]:
     parts: list[BaseGeometry] = []
     for part in shapely.get_parts(geometry):
         type_id = int(shapely.get_type_id(part))
-        if type_id == 7:
+        if type_id in (4, 5, 6, 7):
+            # a multi-part member of a GeometryCollection: get_parts went only
+            # one level down
             parts.extend(_linear_parts(part))
         elif type_id in (1, 2):
             parts.append(part)

@@ -310,3 +310,16 @@ async def test_plain_postgres_engine_is_refused_clearly(
     finally:
         seam.bind_engine(shop_table, engine)
     assert await shop_table.count() == 0
+
+
+def test_antipodal_edge_nested_in_a_collection_is_refused() -> None:
+    """Found by the hypothesis round trip: a MultiLineString inside a
+    GeometryCollection reached PostGIS, which refused it with a raw error."""
+    import shapely
+
+    from pgext.postgis.errors import CoordinateOutOfRange
+    from pgext.postgis.values import GeometrySpec, check_geometry
+
+    nested = shapely.from_wkt("GEOMETRYCOLLECTION(MULTILINESTRING((0 0,180 0)))")
+    with pytest.raises(CoordinateOutOfRange, match="antipodal"):
+        check_geometry(nested, GeometrySpec(geography=True))
