@@ -6,8 +6,6 @@ event published on the table's channel appears live.  Screenshots go to
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,45 +17,18 @@ from starlette.applications import Starlette
 from pgext.admin import WidgetsApp, series_channel
 from pgext.engine import PgextEngine
 from tests.admin.conftest import T0, AdmReading, AdmShop, timedelta
+from tests.browser import chromium
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("Debian chromium / chromium-driver are not installed")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    profile = tempfile.mkdtemp(prefix="pgext-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,800",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
-    browser = webdriver.Chrome(options=options, service=service)
-    browser.set_page_load_timeout(30)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
+    with chromium(ARTIFACTS) as browser:
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 async def logged_in(driver: Any, base: str, session: str) -> None:

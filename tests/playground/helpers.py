@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,10 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.browser import chromium as shared_chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "playground"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 _POSTGRES = re.compile(r"throwaway cluster at postgres://\S+@127\.0\.0\.1:(\d+)/")
 _PGLITE = re.compile(r"PGlite \(WebAssembly\) at postgres://\S+@127\.0\.0\.1:(\d+)/")
@@ -146,38 +145,9 @@ class Running:
 
 @contextmanager
 def chromium() -> Iterator[Any]:
-    """Headless Debian Chromium through Selenium and chromedriver."""
-    import pytest
-
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("Debian chromium / chromium-driver are not installed")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    profile = tempfile.mkdtemp(prefix="pgext-playground-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,800",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(
-        options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER)
-    )
-    browser.set_page_load_timeout(30)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
+    """Headless Chromium with screenshots going to the playground's folder."""
+    with shared_chromium(ARTIFACTS) as browser:
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 class Terminal:
