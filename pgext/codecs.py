@@ -182,9 +182,20 @@ GC_PAUSE_MIN_ROWS = 1000
 
 
 @contextmanager
-def gc_paused(size: int) -> Iterator[None]:
+def gc_paused(size: int, *, promote: bool = False) -> Iterator[None]:
     """Pause the cyclic GC while ``size`` (>= GC_PAUSE_MIN_ROWS) acyclic
-    objects are created; a no-op for small batches or when GC is off."""
+    objects are created; a no-op for small batches or when GC is off.
+
+    ``promote=True`` (for building a query result) also spares the collector
+    its first walk over the new objects.  Re-enabling the GC leaves every
+    object made during the pause in the youngest generation, and the next
+    collection walks them all (about 20 ms for 100k rows of dict + shapely
+    geometry) only to find them acyclic.  ``gc.freeze()`` + ``gc.unfreeze()``
+    instead moves all tracked objects to the oldest generation in O(1).  The
+    side effect: garbage cycles that were young at that moment (at most the
+    two young generations, a few thousand objects) wait for the next full
+    collection.  Skipped when the application froze objects itself
+    (``gc.get_freeze_count()``), since unfreezing would undo that."""
     if size < GC_PAUSE_MIN_ROWS or not gc.isenabled():
         yield
         return
@@ -192,31 +203,7 @@ def gc_paused(size: int) -> Iterator[None]:
     try:
         yield
     finally:
-        gc.enable()
-
-
-@contextmanager
-def gc_paused_for_result(size: int) -> Iterator[None]:
-    """:func:`gc_paused` for building a query result, which also spares the
-    collector its first walk over the new objects.
-
-    Re-enabling the GC leaves every object made during the pause in the
-    youngest generation, and the next collection walks them all (about 20 ms
-    for 100k rows of dict + shapely geometry) only to find them acyclic.
-    ``gc.freeze()`` + ``gc.unfreeze()`` instead moves all tracked objects to
-    the oldest generation in O(1).  The side effect: garbage cycles that were
-    young at that moment (at most the two young generations, a few thousand
-    objects) wait for the next full collection.  Skipped when the application
-    froze objects itself (``gc.get_freeze_count()``), since unfreezing would
-    undo that."""
-    if size < GC_PAUSE_MIN_ROWS or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
+        if promote and gc.get_freeze_count() == 0:
             gc.freeze()
             gc.unfreeze()
         gc.enable()

@@ -28,7 +28,7 @@ from pgext import seam
 from pgext.capabilities import DETECT_SQL, Capabilities
 from pgext.codecs import (
     column_hooks,
-    gc_paused_for_result,
+    gc_paused,
     install_codecs,
     result_hooks,
     rows_from_columns,
@@ -132,7 +132,7 @@ class PgextEngine(PostgresEngine):
         keys = list(results[0].keys())
         if not keys:
             return [{} for _ in results]
-        with gc_paused_for_result(len(results)):
+        with gc_paused(len(results), promote=True):
             # itemgetter per column is about twice as fast as zip(*results).
             columns: list[Sequence[Any]] = [
                 list(map(itemgetter(index), results)) for index in range(len(keys))
