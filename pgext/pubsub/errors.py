@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
+
 from pgext.errors import InvalidIdentifier, InvalidValue, PgextError
+
+# What a read or write of the hub's own connections raises when the server or
+# the network fails; the hub retries these with backoff and lets the rest out.
+CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 class PubSubError(PgextError):

@@ -25,7 +25,12 @@ from pydantic import BaseModel
 
 from pgext.pubsub import envelope
 from pgext.pubsub.channel import Channel
-from pgext.pubsub.errors import InvalidChannel, SchemaMissing, SubscriptionClosed
+from pgext.pubsub.errors import (
+    CONNECTION_FAILURES,
+    InvalidChannel,
+    SchemaMissing,
+    SubscriptionClosed,
+)
 from pgext.pubsub.listener import Listener, set_keepalive
 from pgext.pubsub.mailbox import Overflow
 from pgext.pubsub.messages import BadMessage, Gap, Message
@@ -519,12 +524,7 @@ class Hub:
                     "fetchval", SPILL_FETCH_SQL, spill_id
                 )
                 return body
-            except (
-                OSError,
-                asyncio.TimeoutError,
-                asyncpg.PostgresError,
-                asyncpg.InterfaceError,
-            ) as error:
+            except CONNECTION_FAILURES as error:
                 logger.warning("pgext pub/sub: spill fetch failed: %r", error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -557,12 +557,7 @@ class Hub:
                 rows = await self._read(
                     "fetch", FETCH_SQL, subscription.last_id or 0, names, self.batch
                 )
-            except (
-                OSError,
-                asyncio.TimeoutError,
-                asyncpg.PostgresError,
-                asyncpg.InterfaceError,
-            ) as error:
+            except CONNECTION_FAILURES as error:
                 logger.warning("pgext pub/sub: outbox read failed: %r", error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

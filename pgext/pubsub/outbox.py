@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
+from pgext.pubsub.errors import CONNECTION_FAILURES
 
 logger = logging.getLogger("pgext.pubsub.relay")
 
@@ -152,12 +152,7 @@ class Relay:
             self._kicked.clear()
             try:
                 stamped = await self.stamp_once()
-            except (
-                OSError,
-                asyncio.TimeoutError,
-                asyncpg.PostgresError,
-                asyncpg.InterfaceError,
-            ) as error:
+            except CONNECTION_FAILURES as error:
                 self.errors += 1
                 logger.warning("pgext pub/sub: relay failed: %r", error)
                 await self._drop_connection()
