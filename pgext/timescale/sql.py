@@ -251,11 +251,11 @@ def remove_retention_policy(state: State, caps: Capabilities) -> list[Statement]
 def create_aggregate(state: State, caps: Capabilities) -> list[Statement]:
     caps.require_community("continuous aggregates")
     rel = relation(state)
-    realtime = "true" if state["materialized_only"] else "false"
+    materialized_only = "true" if state["materialized_only"] else "false"
     statements = [
         Statement(
             f"CREATE MATERIALIZED VIEW {rel} WITH (timescaledb.continuous, "
-            f"timescaledb.materialized_only = {realtime}) AS {state['query']} "
+            f"timescaledb.materialized_only = {materialized_only}) AS {state['query']} "
             "WITH NO DATA",
             transactional=False,
             description=f"continuous aggregate {rel}",
