@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from pgext.harness.servers import (
     OFF,
@@ -20,36 +17,6 @@ from pgext.harness.servers import (
 )
 from pgext.harness.timescale import PgliteTimescale
 from pgext.playground.progress import Reporter
-
-
-@contextmanager
-def _own_process_group() -> Iterator[None]:
-    """Children started inside get a process group of their own.
-
-    Ctrl-C at a terminal signals the whole foreground process group.  The
-    IPython shell catches it (it only clears the line), but the PGlite
-    server, a child of ours, would die of it.  PostgreSQL detaches itself
-    (pg_ctl), PGlite does not; so this process moves to a new group until
-    ``started()`` says the child exists (it inherits the group), then returns
-    to the terminal's foreground group, where Ctrl-C reaches it again.
-    """
-    try:
-        terminal = os.open("/dev/tty", os.O_RDWR)
-    except OSError:
-        yield  # no controlling terminal: no Ctrl-C to guard against
-        return
-    try:
-        original = os.getpgrp()
-        if os.tcgetpgrp(terminal) != original or os.getsid(0) == os.getpid():
-            yield
-            return
-        os.setpgid(0, 0)
-        try:
-            yield
-        finally:
-            os.setpgid(0, original)
-    finally:
-        os.close(terminal)
 
 
 def describe(servers: ServerSet, without: str = "") -> list[str]:
@@ -105,19 +72,10 @@ def start(reporter: Reporter, want_timescale: bool = True) -> ServerSet:
     servers = ServerSet()
     with reporter.step("starting servers"):
         try:
-            with _own_process_group():
-                for thread in threads:
-                    thread.start()
-                # Back to the foreground group as soon as the PGlite process
-                # exists (the harness keeps it in ``_process``).
-                deadline = time.monotonic() + 10
-                while (
-                    pglite is not None
-                    and pglite._process is None
-                    and threads[-1].is_alive()
-                    and time.monotonic() < deadline
-                ):
-                    time.sleep(0.005)
+            # The harness starts PGlite in a session of its own, so a Ctrl-C
+            # at the shell's prompt does not reach it.
+            for thread in threads:
+                thread.start()
             for thread in threads:
                 thread.join()
         except BaseException:
