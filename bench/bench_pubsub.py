@@ -14,7 +14,8 @@ Jobs:
 * commits/s of small application transactions at 1, 8 and 32 concurrent
   writers: (a) no publishing, (b) ``pg_notify`` in every transaction,
   (c) pgext durable publishing (outbox row only; the relay notifies once per
-  burst).  Each variant has one subscriber attached.  Then the
+  burst).  One subscriber per variant runs in a child process, as
+  consumers are another service.  Then the
   publish-to-subscriber latency of (c) at 1,000 msg/s, with a check that no
   message was lost or reordered.
 """
@@ -117,6 +118,90 @@ class Publisher:
         if self.proc and self.proc.stdin:
             self.proc.stdin.close()
             await self.proc.wait()
+
+
+class SubscriberProcess:
+    """A child process subscribed to both writer-benchmark channels: a raw
+    asyncpg listener on the NOTIFY channel of (b) and a pgext durable
+    subscription (decoded and validated) on the channel of (c).  As in
+    production the consumers are another service: their CPU is spent on the
+    same machine, but not in the writers' event loop.  ``counts()`` asks it
+    how many messages each has received."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> SubscriberProcess:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.bench_pubsub",
+            self.dsn,
+            "subscriber",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        await self._ask("ready")
+        return self
+
+    async def _ask(self, command: str) -> str:
+        assert self.proc and self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(f"{command}\n".encode())
+        await self.proc.stdin.drain()
+        return (await self.proc.stdout.readline()).decode().strip()
+
+    async def counts(self) -> tuple[int, int, bool]:
+        """(plain received, durable received, durable in order so far)."""
+        plain, durable, ordered = (await self._ask("count")).split()
+        return int(plain), int(durable), ordered == "ordered"
+
+    async def close(self) -> None:
+        if self.proc and self.proc.stdin:
+            self.proc.stdin.close()
+            await self.proc.wait()
+
+
+async def _subscriber_main(dsn: str) -> None:
+    plain = 0
+    durable = 0
+    ordered = True
+    last: dict[int, int] = {}
+    raw = await asyncpg.connect(dsn)
+
+    def on_plain(*_: Any) -> None:
+        nonlocal plain
+        plain += 1
+
+    await raw.add_listener(PLAIN_CHANNEL, on_plain)
+    engine = PgextEngine(config={"dsn": dsn})
+    hub = Hub(engine)
+    sub = await hub.subscribe(DURABLE, queue_size=100_000).ready()
+
+    async def consume() -> None:
+        nonlocal durable, ordered
+        async for event in sub:
+            if isinstance(event, Message):
+                durable += 1
+                order = event.data
+                if last.get(order.writer, -1) >= order.seq:
+                    ordered = False
+                last[order.writer] = order.seq
+
+    consumer = asyncio.create_task(consume())
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
+    while line := await reader.readline():
+        if line.strip() == b"ready":
+            print("ready", flush=True)
+        else:
+            print(plain, durable, "ordered" if ordered else "disorder", flush=True)
+    consumer.cancel()
+    await hub.close()
+    await raw.close()
 
 
 # -- subscribers --
@@ -382,24 +467,13 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
     async with engine.connection() as conn:
         await conn.execute(ORDERS_DDL)
         await conn.execute("TRUNCATE bench_pubsub_orders")
-        await conn.execute("TRUNCATE pgext_outbox")
     hub = Hub(engine)
     seconds = ctx.size(3, 1)
     rounds = ctx.size(3, 2)
     results: list[JobResult] = []
     # One subscriber per variant, attached throughout, as in production.
-    raw_spy = await asyncpg.connect(**config)
-    await raw_spy.add_listener(PLAIN_CHANNEL, lambda *a: None)
-    durable_sub = await hub.subscribe(DURABLE, queue_size=100_000).ready()
-    received = 0
-
-    async def drain() -> None:
-        nonlocal received
-        async for event in durable_sub:
-            if isinstance(event, Message):
-                received += 1
-
-    drainer = asyncio.create_task(drain())
+    subscribers = await SubscriberProcess(config["dsn"]).start()
+    sent = {"(b) NOTIFY per transaction": 0, "(c) pgext durable": 0}
     try:
         for style, variants in (
             ("one statement per transaction", _one_statement(hub)),
@@ -423,6 +497,8 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
                     repeat=rounds,
                     warmup=1,
                 )
+                for name in sent:
+                    sent[name] += counts[name]
                 per_second = {
                     name: counts[name] / (seconds * (rounds + 1)) for name in jobs
                 }
@@ -440,13 +516,34 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
                 for conn in conns:
                     await conn.close()
         await hub.flush()
+        results[-1].notes += await _delivery_check(subscribers, sent)
         results.append(await durable_latency(ctx, hub, config))
     finally:
-        drainer.cancel()
-        await raw_spy.close()
+        await subscribers.close()
         await hub.close()
         await engine.close_connection_pool()
     return results
+
+
+async def _delivery_check(subscribers: SubscriberProcess, sent: dict[str, int]) -> str:
+    """What the subscriber process received of everything the writers sent."""
+    deadline = time.monotonic() + 60
+    while True:
+        plain, durable, ordered = await subscribers.counts()
+        if durable >= sent["(c) pgext durable"] or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    note = (
+        f" Subscriber process received: (b) {plain:,} of "
+        f"{sent['(b) NOTIFY per transaction']:,}; (c) {durable:,} of "
+        f"{sent['(c) pgext durable']:,}, "
+        + ("in order per writer." if ordered else "OUT OF ORDER.")
+    )
+    progress(note)
+    return note
+
+
+_SEQUENCES: dict[int, int] = {}
 
 
 def _writers(
@@ -465,11 +562,14 @@ def _writers(
 
         async def writer(w: int, conn: Any) -> None:
             nonlocal done
-            seq = 0
+            # Sequences carry on across rounds, so the subscriber process
+            # can check each writer's order over the whole benchmark.
+            seq = _SEQUENCES.get(w, 0)
             while time.perf_counter() < stop:
                 await publish(conn, w, seq)
                 seq += 1
                 done += 1
+            _SEQUENCES[w] = seq
 
         await asyncio.gather(*(writer(w, c) for w, c in enumerate(conns)))
         counts[name] = counts.get(name, 0) + done
@@ -560,4 +660,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
 
 
 if __name__ == "__main__":
-    asyncio.run(_publisher_main(sys.argv[1]))
+    if sys.argv[2:] == ["subscriber"]:
+        asyncio.run(_subscriber_main(sys.argv[1]))
+    else:
+        asyncio.run(_publisher_main(sys.argv[1]))

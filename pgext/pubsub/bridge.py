@@ -96,7 +96,7 @@ class Bridge:
         is disconnected (the connection is aborted).
     :param retry: reconnection delay in milliseconds suggested to
         ``EventSource`` (the SSE ``retry:`` field).
-    :param replay_batch: outbox rows read per query when resuming.
+    :param replay_batch: outbox positions read per query when resuming.
     :param buffer: the bound of each channel's shared hub subscription.
     """
 

@@ -36,16 +36,6 @@ from pgext.pubsub.messages import Gap, Message
 
 logger = logging.getLogger("pgext.pubsub.bridge")
 
-# The outbox of pgext.pubsub.schema, read by position.  Constant text: the
-# channel and bounds are bind parameters.
-REPLAY_SQL = """
-SELECT pos, payload FROM pgext_outbox
-WHERE pos > $1 AND pos <= $2 AND channel = $3
-ORDER BY pos
-LIMIT $4
-"""
-OLDEST_SQL = "SELECT min(pos) FROM pgext_outbox"
-
 MessageKey = Callable[[Message[Any]], Hashable]
 
 
@@ -199,24 +189,22 @@ class Fanout:
         """Frames of messages with ``after < id <= upto`` from the outbox,
         preceded by a gap frame if pruning removed some of that range."""
         name = self.channel.name
-        async with self.hub.engine.connection() as conn:
-            oldest = await conn.fetchval(OLDEST_SQL)
+        oldest = await self.hub.oldest_position()
         if oldest is None or oldest > after + 1:
-            # Positions are contiguous until pruning deletes rows, so rows
+            # Pruning deletes whole batches from the start, so positions
             # after `after` are gone (of this channel or another: positions
             # are shared between channels, hence "may have missed").
             yield gap_frame(name, reason="pruned", after=after, oldest=oldest)
         cursor = after
         while cursor < upto:
-            async with self.hub.engine.connection() as conn:
-                rows = await conn.fetch(REPLAY_SQL, cursor, upto, name, batch)
-            if not rows:
-                return
+            rows, reached = await self.hub.read_outbox(cursor, [name], upto, batch)
             for row in rows:
-                cursor = int(row["pos"])
-                frame = self._decode(cursor, row["payload"])
+                frame = self._decode(row.position, row.payload)
                 if frame is not None:
                     yield frame
+            if reached <= cursor:
+                return
+            cursor = reached
 
     def _decode(self, position: int, raw: str) -> Frame | None:
         try:

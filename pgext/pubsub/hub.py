@@ -35,17 +35,21 @@ from pgext.pubsub.listener import Listener, set_keepalive
 from pgext.pubsub.mailbox import Overflow
 from pgext.pubsub.messages import BadMessage, Gap, Message
 from pgext.pubsub.outbox import (
-    FETCH_SQL,
     HEAD_SQL,
     INSERT_SQL,
+    OLDEST_SQL,
     PRUNE_OUTBOX_SQL,
     PRUNE_SPILL_SQL,
+    OutboxRow,
     Relay,
+    parse_wake,
+    read_outbox,
 )
 from pgext.pubsub.schema import WAKE_CHANNEL
 from pgext.pubsub.subscription import OnInvalid, Subscription
 
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
 
 logger = logging.getLogger("pgext.pubsub")
 
@@ -157,6 +161,10 @@ class Hub:
         self._pool_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        # Durable delivery: outbox reads, and relay rounds taken straight
+        # from their wake-up.
+        self.outbox_reads = 0
+        self.pushed_rounds = 0
 
     # -- lifecycle --
 
@@ -227,14 +235,23 @@ class Hub:
         return self._pool
 
     async def _read(self, method: str, sql: str, *args: Any) -> Any:
-        """One query on the private pool.  If it (or getting a connection)
-        takes longer than ``query_timeout``, a connection may be half-open:
-        the whole pool is dropped and a new one made on the next read."""
+        """``conn.<method>(sql, *args)`` on the private pool."""
+
+        async def query(conn: Any) -> Any:
+            return await getattr(conn, method)(sql, *args)
+
+        return await self._on_reader(query)
+
+    async def _on_reader(self, operation: Callable[[Any], Awaitable[R]]) -> R:
+        """``operation(conn)`` on the private pool.  If it (or getting a
+        connection) takes longer than ``query_timeout``, a connection may be
+        half-open: the whole pool is dropped and a new one made on the next
+        read."""
         pool = await self._reader()
 
-        async def run() -> Any:
+        async def run() -> R:
             async with pool.acquire() as conn:
-                return await getattr(conn, method)(sql, *args)
+                return await operation(conn)
 
         task = asyncio.get_running_loop().create_task(run())
         done, _ = await asyncio.wait({task}, timeout=self.query_timeout)
@@ -449,8 +466,9 @@ class Hub:
 
     def _on_notification(self, channel: str, payload: str, pid: int) -> None:
         if channel == WAKE_CHANNEL:
+            wake = parse_wake(payload)
             for subscription in self._durable:
-                subscription.wake()
+                subscription.push(wake)
             return
         subs = self._routes.get(channel)
         if not subs:
@@ -544,39 +562,121 @@ class Hub:
                 mine = tuple(c for c in channels if c in subscription.by_name)
                 subscription.gap(Gap(mine or (name,), since, until, reason))
         for subscription in self._durable:
-            subscription.wake()
+            subscription.push(None)
 
     # -- durable delivery --
 
+    async def read_outbox(
+        self,
+        after: int,
+        channels: Sequence[str],
+        upto: int | None = None,
+        window: int | None = None,
+    ) -> tuple[list[OutboxRow], int]:
+        """Durable messages of ``channels`` after position ``after`` (at
+        most ``window`` positions further, default ``batch``; none past
+        ``upto``) and the position read up to, where the next read starts
+        even if no row matched.  Runs on the hub's private pool."""
+        size = window or self.batch
+
+        async def read(conn: Any) -> tuple[list[OutboxRow], int]:
+            return await read_outbox(conn, after, channels, size, upto)
+
+        return await self._on_reader(read)
+
     async def _follow(self, subscription: Subscription[Any]) -> None:
+        """Deliver from the relay's wake-ups while they chain on from the
+        last position; read the outbox when they do not (a lost or too big
+        wake-up, a resume, a reconnect) and every ``poll_interval``."""
         names = list(subscription.by_name)
         delay = 0.05
         while not subscription.closed:
             subscription._wake.clear()
-            try:
-                rows = await self._read(
-                    "fetch", FETCH_SQL, subscription.last_id or 0, names, self.batch
+            await subscription.mailbox.put_all_wait(self._take_pushed(subscription))
+            if subscription.stale:
+                after = subscription.last_id or 0
+                try:
+                    rows, reached = await self.read_outbox(after, names)
+                except CONNECTION_FAILURES as error:
+                    logger.warning("pgext pub/sub: outbox read failed: %r", error)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                delay = 0.05
+                self.outbox_reads += 1
+                await subscription.mailbox.put_all_wait(
+                    self._decode_rows(subscription, rows)
                 )
-            except CONNECTION_FAILURES as error:
-                logger.warning("pgext pub/sub: outbox read failed: %r", error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                subscription.last_id = max(after, reached)
+                if reached - after >= self.batch:
+                    continue  # more to read
+                subscription.stale = False
+            if subscription.pushed:
                 continue
-            delay = 0.05
-            for row in rows:
-                position = int(row["pos"])
-                raw = row["payload"]
-                event = subscription.decode(
-                    row["channel"], None, raw, position, row["ts"], None, raw
-                )
-                if event is not None:
-                    await subscription.mailbox.put_wait(event)
-                subscription.last_id = position
-            if len(rows) < self.batch:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(
-                        subscription._wake.wait(), self.poll_interval
+            try:
+                await asyncio.wait_for(subscription._wake.wait(), self.poll_interval)
+            except asyncio.TimeoutError:
+                subscription.stale = True
+
+    def _take_pushed(self, subscription: Subscription[Any]) -> list[Any]:
+        """Events of the wake-ups that carry their messages and continue
+        from the subscription's position; marks it stale at the first one
+        that does not."""
+        events: list[Any] = []
+        pushed = subscription.pushed
+        while pushed and not subscription.stale:
+            wake = pushed.popleft()
+            last_id = subscription.last_id or 0
+            if wake.last <= last_id:
+                continue
+            if wake.first != last_id + 1 or wake.payloads is None:
+                subscription.stale = True
+                break
+            assert wake.channels is not None
+            for offset, (channel, payload) in enumerate(
+                zip(wake.channels, wake.payloads, strict=True)
+            ):
+                if channel in subscription.by_name:
+                    event = subscription.decode(
+                        channel,
+                        None,
+                        payload,
+                        wake.first + offset,
+                        wake.published_at,
+                        None,
+                        payload,
                     )
+                    if event is not None:
+                        events.append(event)
+            subscription.last_id = wake.last
+            self.pushed_rounds += 1
+        if subscription.stale:
+            pushed.clear()
+        return events
+
+    @staticmethod
+    def _decode_rows(
+        subscription: Subscription[Any], rows: list[OutboxRow]
+    ) -> list[Any]:
+        events = []
+        for row in rows:
+            event = subscription.decode(
+                row.channel,
+                None,
+                row.payload,
+                row.position,
+                row.published_at,
+                None,
+                row.payload,
+            )
+            if event is not None:
+                events.append(event)
+        return events
+
+    async def oldest_position(self) -> int | None:
+        """The first position still in the outbox (None: nothing retained)."""
+        oldest: int | None = await self._read("fetchval", OLDEST_SQL)
+        return oldest
 
     # -- maintenance --
 
@@ -600,6 +700,8 @@ class Hub:
             "durable_subscriptions": len(self._durable),
             "relay_rounds": self.relay.rounds,
             "relay_stamped": self.relay.stamped,
+            "outbox_reads": self.outbox_reads,
+            "pushed_rounds": self.pushed_rounds,
         }
 
 

@@ -63,13 +63,10 @@ class Mailbox(Generic[Item]):
         self._space.set()
         self._error: BaseException | None = None
         self._unique = 0
+        self._keyed = overflow is Overflow.KEEP_LATEST
 
     def __len__(self) -> int:
         return len(self._latest) if self._keyed else len(self._items)
-
-    @property
-    def _keyed(self) -> bool:
-        return self.overflow is Overflow.KEEP_LATEST
 
     def put(self, item: Item, *, unkeyed: bool = False) -> None:
         """Queue ``item`` now, applying the overflow policy when full.
@@ -117,6 +114,25 @@ class Mailbox(Generic[Item]):
             raise SubscriptionClosed("subscription closed")
         self._items.append(item) if not self._keyed else self.put(item, unkeyed=True)
         self._wake()
+
+    async def put_all_wait(self, items: list[Item]) -> None:
+        """Queue ``items`` in order, waiting for room instead of dropping
+        (one wake-up of the reader per run of items that fit)."""
+        if self._keyed:
+            for item in items:
+                await self.put_wait(item)
+            return
+        start = 0
+        while start < len(items):
+            while len(self._items) >= self.maxsize and self._error is None:
+                self._space.clear()
+                await self._space.wait()
+            if self._error is not None:
+                raise SubscriptionClosed("subscription closed")
+            room = self.maxsize - len(self._items)
+            self._items.extend(items[start : start + room])
+            start += room
+            self._wake()
 
     def fail(self, error: BaseException) -> None:
         """Make the next ``get`` raise ``error`` (after nothing else)."""

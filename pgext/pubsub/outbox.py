@@ -2,11 +2,12 @@
 
 A writer only INSERTs its message into ``pgext_outbox`` inside its own
 transaction.  The hub's :class:`Relay` task then calls
-``pgext_outbox_stamp()``, which numbers every committed, unnumbered row
-(``pos``, in commit order) and sends ONE wake-up notification for the whole
-batch.  So NOTIFY's global commit lock is taken by the relay once per burst
-instead of by every writer, and readers that follow ``pos`` never miss a row
-that committed late with a small sequence id.
+``pgext_outbox_stamp()``, which appends the ids that became visible since its
+last round to ``pgext_outbox_batch`` (their positions, in commit order) and
+sends ONE wake-up notification for the whole batch.  So NOTIFY's global
+commit lock is taken by the relay once per burst instead of by every writer,
+no message row is ever updated, and readers that follow positions never miss
+a row that committed late with a small sequence id.
 
 The relay learns of local writes through :meth:`Relay.kick`; it cannot see
 when the writer's transaction commits, so after a kick it retries with a
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pgext.pubsub.errors import CONNECTION_FAILURES
@@ -30,22 +33,111 @@ from pgext.pubsub.errors import CONNECTION_FAILURES
 logger = logging.getLogger("pgext.pubsub.relay")
 
 INSERT_SQL = "INSERT INTO pgext_outbox (channel, payload) VALUES ($1, $2)"
-STAMP_SQL = "SELECT pgext_outbox_stamp($1)"
+STAMP_SQL = "SELECT stamped, more FROM pgext_outbox_stamp($1)"
+# Messages of channels $2 at positions after $1, reading at most the batches
+# that cover the next $3 positions from the first one retained (so a reader
+# of a rare channel still moves on), and none past $4 (NULL: no bound).
+# The last row is a marker: (furthest position read, NULL, NULL, NULL).
 FETCH_SQL = """
-SELECT pos, channel, payload, extract(epoch FROM created_at)::float8 AS ts
-FROM pgext_outbox
-WHERE pos > $1 AND channel = ANY($2::text[])
-ORDER BY pos
-LIMIT $3
+WITH start AS (
+    SELECT first_pos FROM pgext_outbox_batch
+    WHERE last_pos > $1 ORDER BY last_pos LIMIT 1
+), window_ AS (
+    SELECT b.first_pos, b.last_pos, b.ids, b.created_at
+    FROM pgext_outbox_batch b, start
+    WHERE b.last_pos > $1
+      AND b.first_pos <= greatest($1, start.first_pos - 1) + $3
+      AND b.first_pos <= coalesce($4, b.first_pos)
+)
+SELECT pos, channel, payload, ts FROM (
+    SELECT w.first_pos + t.k - 1 AS pos, o.channel, o.payload,
+           extract(epoch FROM w.created_at)::float8 AS ts
+    FROM window_ w
+    CROSS JOIN LATERAL unnest(w.ids) WITH ORDINALITY AS t(id, k)
+    JOIN pgext_outbox o ON o.id = t.id
+    WHERE o.channel = ANY($2::text[])
+) AS found
+WHERE pos > $1 AND pos <= coalesce($4, pos)
+UNION ALL
+SELECT least(max(last_pos), $4), NULL, NULL, NULL FROM window_
+ORDER BY pos, channel NULLS LAST
 """
 HEAD_SQL = "SELECT last_pos FROM pgext_outbox_state WHERE singleton"
+OLDEST_SQL = "SELECT min(first_pos) FROM pgext_outbox_batch"
+# Deletes whole batches (their messages with them), so what is retained is
+# always a contiguous range of positions.
 PRUNE_OUTBOX_SQL = """
-DELETE FROM pgext_outbox
-WHERE pos IS NOT NULL AND created_at < clock_timestamp() - $1::interval
+WITH old AS (
+    DELETE FROM pgext_outbox_batch
+    WHERE created_at < clock_timestamp() - $1::interval
+    RETURNING ids
+)
+DELETE FROM pgext_outbox WHERE id IN (SELECT unnest(ids) FROM old)
 """
 PRUNE_SPILL_SQL = (
     "DELETE FROM pgext_spill WHERE created_at < clock_timestamp() - $1::interval"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """A relay round's wake-up: positions ``first`` to ``last`` are new.
+    ``channels``/``payloads`` hold the round's messages (in position order)
+    when they fitted in the notification, else ``None``."""
+
+    first: int
+    last: int
+    published_at: float | None = None
+    channels: list[str] | None = None
+    payloads: list[str] | None = None
+
+
+def parse_wake(text: str) -> Wake | None:
+    """The wake-up notification's payload, or None if it is not one."""
+    try:
+        body = json.loads(text)
+        wake = Wake(int(body["f"]), int(body["l"]))
+    except (ValueError, TypeError, KeyError):
+        return None
+    channels, payloads = body.get("c"), body.get("p")
+    if (
+        isinstance(channels, list)
+        and isinstance(payloads, list)
+        and len(channels) == len(payloads) == wake.last - wake.first + 1
+    ):
+        return Wake(wake.first, wake.last, body.get("t"), channels, payloads)
+    return wake
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    position: int
+    channel: str
+    payload: str
+    published_at: float
+
+
+async def read_outbox(
+    conn: Any,
+    after: int,
+    channels: Sequence[str],
+    window: int,
+    upto: int | None = None,
+    *,
+    timeout: float | None = None,
+) -> tuple[list[OutboxRow], int]:
+    """Messages of ``channels`` after position ``after`` (at most ``window``
+    positions further, none past ``upto``), and the position read up to:
+    the next read starts there even if no row matched."""
+    records = await conn.fetch(
+        FETCH_SQL, after, list(channels), window, upto, timeout=timeout
+    )
+    marker = records[-1]["pos"]
+    rows = [
+        OutboxRow(int(r["pos"]), r["channel"], r["payload"], r["ts"])
+        for r in records[:-1]
+    ]
+    return rows, after if marker is None else int(marker)
 
 
 class Relay:
@@ -64,6 +156,8 @@ class Relay:
         self.window = window
         self.poll_interval = poll_interval
         self.give_up = give_up
+        # A round that numbers this many rows means a sustained stream.
+        self.busy_round = 8
         # A half-open connection would otherwise hang a round forever.
         self.timeout = timeout
         self._conn: Any = None
@@ -121,12 +215,10 @@ class Relay:
         while True:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await self._connect()
-            stamped = int(
-                await self._conn.fetchval(STAMP_SQL, self.batch, timeout=self.timeout)
-            )
+            row = await self._conn.fetchrow(STAMP_SQL, self.batch, timeout=self.timeout)
             self.rounds += 1
-            total += stamped
-            if stamped < self.batch:
+            total += int(row["stamped"])
+            if not row["more"]:
                 break
         self.stamped += total
         return total
@@ -141,14 +233,16 @@ class Relay:
 
     async def _run(self) -> None:
         retry = 0.0
+        busy = False
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._kicked.wait(), retry or self.poll_interval)
             if self._kicked.is_set() and self.window:
                 # The writer that kicked has not committed yet, and more
                 # writers may follow: one round after a short window stamps
-                # the whole burst and sends one wake-up.
-                await asyncio.sleep(self.window)
+                # the whole burst and sends one wake-up.  Under a sustained
+                # stream the window widens (fewer, fuller rounds).
+                await asyncio.sleep(self.window * (4 if busy else 1))
             self._kicked.clear()
             try:
                 stamped = await self.stamp_once()
@@ -158,6 +252,7 @@ class Relay:
                 await self._drop_connection()
                 retry = min(max(retry * 2, 0.05), 2.0)
                 continue
+            busy = stamped >= self.busy_round
             if stamped:
                 self._pending = max(0, self._pending - stamped)
             waited = time.monotonic() - self._last_kick

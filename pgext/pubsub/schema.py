@@ -2,12 +2,17 @@
 row-change feeds, as DDL that migrations (or :func:`install_schema`) run.
 
 ``pgext_outbox``
-    one row per durable message.  ``id`` is the insert order (a sequence:
-    numbers are taken *before* commit, so a smaller id can become visible
-    after a larger one).  ``pos`` is the delivery position, stamped after
-    commit by ``pgext_outbox_stamp()`` under a lock on ``pgext_outbox_state``,
-    so positions grow in commit order and a reader that has seen position
-    ``p`` can never later find a new row below ``p``.
+    one row per durable message, written by the publisher's transaction:
+    ``id`` (from a sequence), channel and payload, nothing else, so that
+    publishing costs the writer one narrow insert.  Ids are taken *before*
+    commit, so a smaller id can become visible after a larger one.
+``pgext_outbox_batch``
+    the delivery order.  Each round of ``pgext_outbox_stamp()`` appends one
+    row listing the ids that became visible since the last round; their
+    positions are ``first_pos``, ``first_pos + 1``, ... in list order.
+    Rounds are serialised by a row lock on ``pgext_outbox_state``, so
+    positions grow in commit order and a reader that has seen position ``p``
+    can never later find a new message below ``p``.
 ``pgext_spill``
     bodies of plain notifications too large for NOTIFY.
 
@@ -21,34 +26,46 @@ from typing import Any
 from pgext.pubsub.errors import PubSubError
 
 OUTBOX_TABLE = "pgext_outbox"
+BATCH_TABLE = "pgext_outbox_batch"
 STATE_TABLE = "pgext_outbox_state"
 SPILL_TABLE = "pgext_spill"
 WAKE_CHANNEL = "pgext_outbox_wake"
 
 CREATE_STATEMENTS: tuple[str, ...] = (
-    # Kept lean because every durable message is written twice (insert,
-    # then the stamp): no primary key, and each index covers only the rows
-    # that need it.
+    # CACHE 1: the stamper reads the sequence's last value as "every id up
+    # to here has been handed out"; per-session caches would break that.
+    "CREATE SEQUENCE IF NOT EXISTS pgext_outbox_id_seq CACHE 1",
+    # The CASE makes the writer take its transaction id BEFORE its outbox
+    # id, so any id the stamper has seen handed out belongs to a transaction
+    # below the xmax of the stamper's next snapshot: that is what lets it
+    # tell "not committed yet" from "never will be" (see the stamp below).
+    """CREATE OR REPLACE FUNCTION pgext_outbox_next_id()
+    RETURNS bigint LANGUAGE sql VOLATILE AS $fn$
+        SELECT CASE WHEN pg_current_xact_id() IS NOT NULL
+                    THEN nextval('pgext_outbox_id_seq') END
+    $fn$""",
     """CREATE TABLE IF NOT EXISTS pgext_outbox (
-        id bigserial,
-        pos bigint,
+        id bigint PRIMARY KEY DEFAULT pgext_outbox_next_id(),
         channel text NOT NULL,
-        payload text NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-        xid xid8 NOT NULL DEFAULT pg_current_xact_id()
+        payload text NOT NULL
     )""",
-    # Readers follow positions.
-    """CREATE INDEX IF NOT EXISTS pgext_outbox_pos
-        ON pgext_outbox (pos) WHERE pos IS NOT NULL""",
-    # The stamper looks only at unstamped rows of transactions at or after
-    # its horizon, so the dead index entries that stamping leaves behind
-    # (until vacuum) are never rescanned.
-    """CREATE INDEX IF NOT EXISTS pgext_outbox_unstamped_xid
-        ON pgext_outbox (xid) WHERE pos IS NULL""",
+    """CREATE TABLE IF NOT EXISTS pgext_outbox_batch (
+        first_pos bigint PRIMARY KEY,
+        last_pos bigint NOT NULL,
+        ids bigint[] NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+    )""",
+    """CREATE INDEX IF NOT EXISTS pgext_outbox_batch_last
+        ON pgext_outbox_batch (last_pos)""",
+    # seen: every id up to here has been looked at; gaps: ids at or below
+    # seen that were not visible yet, each with the snapshot xmax past which
+    # its writer's transaction must have ended (gap_until).
     """CREATE TABLE IF NOT EXISTS pgext_outbox_state (
         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
         last_pos bigint NOT NULL DEFAULT 0,
-        horizon xid8 NOT NULL DEFAULT '0'
+        seen bigint NOT NULL DEFAULT 0,
+        gaps bigint[] NOT NULL DEFAULT '{}',
+        gap_until xid8[] NOT NULL DEFAULT '{}'
     )""",
     "INSERT INTO pgext_outbox_state (singleton) VALUES (true) ON CONFLICT DO NOTHING",
     """CREATE TABLE IF NOT EXISTS pgext_spill (
@@ -57,46 +74,122 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         payload text NOT NULL,
         created_at timestamptz NOT NULL DEFAULT clock_timestamp()
     )""",
-    # Stamps committed, unstamped rows with the next positions and sends ONE
-    # wake-up for the whole batch.  The row lock on pgext_outbox_state
-    # serialises stampers (of every process); each statement of a VOLATILE
-    # plpgsql function takes a fresh snapshot, so after waiting for the lock
-    # the UPDATE sees everything the previous stamper committed.  The NOTIFY
-    # (and its global commit lock) happens here, off the writers' path.
-    """CREATE OR REPLACE FUNCTION pgext_outbox_stamp(batch integer)
-    RETURNS bigint LANGUAGE plpgsql AS $fn$
+    # Numbers the outbox rows that became visible since the last round (one
+    # batch row, no per-message write) and sends ONE wake-up for them.  The
+    # row lock on pgext_outbox_state serialises stampers of every process;
+    # each statement of a VOLATILE plpgsql function takes a fresh snapshot,
+    # so after waiting for the lock it sees what the previous one committed.
+    #
+    # Why nothing is lost: `top` is read first, then this round takes its
+    # own xid (`bound`); a writer takes its xid before its id, so the writer
+    # of any id <= top has an xid below `bound`.  An id that is not visible
+    # is kept as a gap until the snapshot xmin reaches `bound`: by then its
+    # writer has ended, and a row still not visible never will be (rolled
+    # back, or the id was never used).  A long transaction elsewhere only
+    # keeps a few gaps alive; it never holds up later messages.
+    """CREATE OR REPLACE FUNCTION pgext_outbox_stamp(
+        batch integer, OUT stamped bigint, OUT more boolean)
+    LANGUAGE plpgsql AS $fn$
     DECLARE
-        base bigint;
-        h xid8;
-        next_h xid8;
-        stamped bigint;
+        st pgext_outbox_state%ROWTYPE;
+        top bigint;
+        bound xid8;
+        upto bigint;
+        found bigint[];
+        new_gaps bigint[];
+        new_until xid8[];
+        found_gaps bigint[];
+        kept bigint[];
+        kept_until xid8[];
+        xmin xid8;
+        channels text[];
+        gap_channels text[];
+        payloads text[];
+        gap_payloads text[];
+        size bigint;
+        gap_size bigint;
+        made timestamptz;
+        note text;
     BEGIN
-        SELECT last_pos, horizon INTO base, h FROM pgext_outbox_state
-            WHERE singleton FOR UPDATE;
-        -- Every transaction older than next_h has ended, so the UPDATE
-        -- below (a later snapshot) sees all of their rows; rows written
-        -- from now on get an xid >= next_h.
-        next_h := pg_snapshot_xmin(pg_current_snapshot());
-        -- No row locks needed: only the holder of the state row stamps.
-        WITH numbered AS (
-            SELECT id, row_number() OVER (ORDER BY id) AS rn
-            FROM (SELECT id FROM pgext_outbox
-                  WHERE pos IS NULL AND xid >= h
-                  ORDER BY id LIMIT batch) AS todo
-        )
-        UPDATE pgext_outbox o SET pos = base + numbered.rn
-            FROM numbered
-            WHERE o.id = numbered.id AND o.pos IS NULL AND o.xid >= h;
-        GET DIAGNOSTICS stamped = ROW_COUNT;
-        -- A full batch may have left rows behind: keep the old horizon.
-        UPDATE pgext_outbox_state
-            SET last_pos = base + stamped,
-                horizon = CASE WHEN stamped < batch THEN next_h ELSE h END
-            WHERE singleton;
-        IF stamped > 0 THEN
-            PERFORM pg_notify('pgext_outbox_wake', (base + stamped)::text);
+        IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+            RAISE EXCEPTION 'pgext_outbox_stamp() must run in a transaction '
+                'of its own';
         END IF;
-        RETURN stamped;
+        SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+            INTO top FROM pgext_outbox_id_seq;
+        bound := pg_current_xact_id();
+        SELECT * INTO st FROM pgext_outbox_state WHERE singleton FOR UPDATE;
+        upto := greatest(st.seen, least(top, st.seen + batch));
+        -- xmin BEFORE the look-ups: a writer older than it had ended before
+        -- they ran, so an id of such a writer that they do not see was
+        -- rolled back.
+        xmin := pg_snapshot_xmin(pg_current_snapshot());
+        -- Gaps are all below the new range and both come back in index
+        -- order, so the concatenation is in id order without a sort.
+        -- Payloads are collected only when small (a large one is not even
+        -- detoasted): the wake-up carries them when they all fit.
+        SELECT coalesce(array_agg(id ORDER BY id), '{}'),
+               coalesce(array_agg(channel ORDER BY id), '{}'),
+               coalesce(array_agg(CASE WHEN octet_length(payload) < 8000
+                                  THEN payload END ORDER BY id), '{}'),
+               coalesce(sum(octet_length(payload) + octet_length(channel)), 0)
+            INTO found_gaps, gap_channels, gap_payloads, gap_size
+            FROM pgext_outbox WHERE id = ANY(st.gaps);
+        SELECT coalesce(array_agg(id ORDER BY id), '{}'),
+               coalesce(array_agg(channel ORDER BY id), '{}'),
+               coalesce(array_agg(CASE WHEN octet_length(payload) < 8000
+                                  THEN payload END ORDER BY id), '{}'),
+               coalesce(sum(octet_length(payload) + octet_length(channel)), 0)
+            INTO found, channels, payloads, size
+            FROM pgext_outbox WHERE id > st.seen AND id <= upto;
+        IF cardinality(found) < upto - st.seen THEN
+            new_gaps := ARRAY(SELECT g FROM generate_series(st.seen + 1, upto) AS g
+                              EXCEPT ALL SELECT unnest(found) ORDER BY 1);
+        ELSE
+            new_gaps := '{}';
+        END IF;
+        -- Old gaps still missing whose writer may still commit, then the
+        -- new ones (their writers are older than this round's xid).
+        SELECT coalesce(array_agg(x.g ORDER BY x.g), '{}'),
+               coalesce(array_agg(x.u ORDER BY x.g), '{}')
+            INTO kept, kept_until
+            FROM unnest(st.gaps, st.gap_until) AS x(g, u)
+            WHERE x.u > xmin AND NOT x.g = ANY(found_gaps);
+        IF bound > xmin THEN
+            new_until := kept_until || array_fill(bound, ARRAY[cardinality(new_gaps)]);
+            new_gaps := kept || new_gaps;
+        ELSE
+            new_until := kept_until;
+            new_gaps := kept;
+        END IF;
+        found := found_gaps || found;
+        stamped := cardinality(found);
+        more := top > upto;
+        IF stamped > 0 THEN
+            INSERT INTO pgext_outbox_batch (first_pos, last_pos, ids)
+                VALUES (st.last_pos + 1, st.last_pos + stamped, found)
+                RETURNING created_at INTO made;
+            -- The wake-up carries the round's messages when they fit in one
+            -- notification, so subscribers that are up to date need not
+            -- read them back; otherwise it only says which positions are new.
+            IF gap_size + size + 8 * stamped < 7000 THEN
+                note := json_build_object(
+                    'f', st.last_pos + 1, 'l', st.last_pos + stamped,
+                    't', extract(epoch FROM made),
+                    'c', gap_channels || channels, 'p', gap_payloads || payloads)::text;
+            END IF;
+            IF note IS NULL OR octet_length(note) >= 8000 THEN
+                note := json_build_object(
+                    'f', st.last_pos + 1, 'l', st.last_pos + stamped)::text;
+            END IF;
+            PERFORM pg_notify('pgext_outbox_wake', note);
+        END IF;
+        IF stamped > 0 OR upto <> st.seen OR new_gaps <> st.gaps THEN
+            UPDATE pgext_outbox_state
+                SET last_pos = st.last_pos + stamped, seen = upto,
+                    gaps = new_gaps, gap_until = new_until
+                WHERE singleton;
+        END IF;
     END
     $fn$""",
     # One trigger function serves every row-change feed; the feed's settings
@@ -161,7 +254,10 @@ DROP_STATEMENTS: tuple[str, ...] = (
     "DROP FUNCTION IF EXISTS pgext_outbox_stamp(integer)",
     "DROP TABLE IF EXISTS pgext_spill",
     "DROP TABLE IF EXISTS pgext_outbox_state",
+    "DROP TABLE IF EXISTS pgext_outbox_batch",
     "DROP TABLE IF EXISTS pgext_outbox",
+    "DROP FUNCTION IF EXISTS pgext_outbox_next_id()",
+    "DROP SEQUENCE IF EXISTS pgext_outbox_id_seq",
 )
 
 # Serialises concurrent installs (CREATE ... IF NOT EXISTS is not race-free).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -15,6 +16,7 @@ from pgext.pubsub.channel import Channel
 from pgext.pubsub.errors import SubscriptionClosed
 from pgext.pubsub.mailbox import Mailbox, Overflow
 from pgext.pubsub.messages import BadMessage, Gap, Message
+from pgext.pubsub.outbox import Wake
 
 if TYPE_CHECKING:
     from pgext.pubsub.hub import Hub
@@ -24,6 +26,9 @@ T = TypeVar("T", bound=BaseModel)
 logger = logging.getLogger("pgext.pubsub")
 
 OnInvalid = Literal["skip", "surface"]
+
+# Wake-ups a durable subscription keeps while its consumer is busy.
+_MAX_PUSHED = 256
 
 
 def _channel_key(event: Any) -> Hashable:
@@ -69,6 +74,10 @@ class Subscription(Generic[T]):
         self._closed = False
         self._wake = asyncio.Event()
         self._fetcher: asyncio.Task[None] | None = None
+        # Durable: relay wake-ups not yet taken by the fetcher, and whether
+        # the outbox must be read (a wake-up was lost or did not chain on).
+        self.pushed: deque[Wake] = deque()
+        self.stale = True
 
     # -- lifecycle --
 
@@ -185,4 +194,14 @@ class Subscription(Generic[T]):
         self.mailbox.put(gap, unkeyed=True)
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def push(self, wake: Wake | None) -> None:
+        """Durable: a relay round's wake-up (``None``: one may be lost)."""
+        if wake is None or len(self.pushed) >= _MAX_PUSHED:
+            # Too far behind to keep them: the outbox has them all.
+            self.pushed.clear()
+            self.stale = True
+        else:
+            self.pushed.append(wake)
         self._wake.set()

@@ -91,7 +91,10 @@ async def test_late_commit_with_smaller_sequence_id_is_not_missed(
             assert got_a.id is not None and got_b.id is not None
             assert got_a.id > got_b.id
             rows = await a.fetch(
-                "SELECT id, pos FROM pgext_outbox WHERE channel = $1 ORDER BY id",
+                "SELECT o.id, b.first_pos + t.k - 1 AS pos "
+                "FROM pgext_outbox_batch b, unnest(b.ids) WITH ORDINALITY t(id, k) "
+                "JOIN pgext_outbox o ON o.id = t.id "
+                "WHERE o.channel = $1 ORDER BY o.id",
                 chan.name,
             )
             # A's sequence id is the smaller one; its position the larger.
@@ -211,3 +214,116 @@ async def test_prune_by_age(hub: Hub, ps_engine: PgextEngine) -> None:
         assert after == 0
     with pytest.raises(ValueError):
         await hub.prune(datetime.timedelta(seconds=-1))
+
+
+async def test_open_transaction_does_not_hold_up_later_messages(
+    hub: Hub, ps_engine: PgextEngine
+) -> None:
+    """A transaction that published and stays open keeps only its own ids
+    pending; messages committed after it are delivered meanwhile, and once
+    it rolls back its ids are forgotten."""
+    chan = Channel("durable_open_tx", Note, durable=True)
+    async with hub.subscribe(chan) as sub:
+        holder = await ps_engine.get_new_connection()
+        try:
+            tx = holder.transaction()
+            await tx.start()
+            await hub.publish(chan, {"n": -1}, connection=holder)
+            for n in range(3):
+                await hub.publish(chan, {"n": n})
+            got = [await sub.get(timeout=5) for _ in range(3)]
+            assert [e.data.n for e in got] == [0, 1, 2]  # type: ignore[union-attr]
+            async with ps_engine.connection() as conn:
+                gaps = await conn.fetchval("SELECT gaps FROM pgext_outbox_state")
+            assert len(gaps) >= 1, "the open transaction's id is still watched"
+            await tx.rollback()
+        finally:
+            await holder.close()
+        await hub.relay.stamp_once()
+        async with ps_engine.connection() as conn:
+            gaps = await conn.fetchval("SELECT gaps FROM pgext_outbox_state")
+        assert gaps == [], "a rolled-back id is dropped once its writer ended"
+        await hub.publish(chan, {"n": 3})
+        event = await sub.get(timeout=5)
+        assert isinstance(event, Message) and event.data.n == 3
+
+
+async def test_rare_channel_reader_moves_past_busy_channels(
+    ps_engine: PgextEngine,
+) -> None:
+    """A reader reads a window of positions at a time; positions of other
+    channels still move it on, so a rare channel's message is found behind
+    many windows of others."""
+    busy = Channel("durable_busy", Note, durable=True)
+    rare = Channel("durable_rare", Note, durable=True)
+    async with Hub(ps_engine, batch=10, poll_interval=0.5) as small:
+        async with small.subscribe(rare) as sub:
+            start = sub.last_id or 0
+            async with ps_engine.transaction():
+                for n in range(35):
+                    await small.publish(busy, {"n": n})
+            await small.publish(rare, {"n": 1})
+            event = await sub.get(timeout=5)
+            assert isinstance(event, Message) and event.data.n == 1
+        rows, reached = await small.read_outbox(start, [rare.name], window=10)
+        assert rows == [] and reached >= start + 10, "moves on without matches"
+
+
+async def test_resume_from_zero_after_pruning(hub: Hub, ps_engine: PgextEngine) -> None:
+    chan = Channel("durable_pruned_start", Note, durable=True)
+    await hub.publish(chan, {"n": 0})
+    await hub.flush()
+    await hub.prune(datetime.timedelta(0))
+    oldest = await hub.oldest_position()
+    for n in (1, 2):
+        await hub.publish(chan, {"n": n})
+    await hub.flush()
+    assert oldest is None or oldest > 1
+    async with hub.subscribe(chan, from_id=0) as sub:
+        got = [await sub.get(timeout=5) for _ in range(2)]
+    assert [e.data.n for e in got] == [1, 2]  # type: ignore[union-attr]
+
+
+async def test_stamp_refuses_a_transaction_that_already_wrote(
+    ps_engine: PgextEngine,
+) -> None:
+    """Its no-loss argument needs the round's own xid to come after the ids
+    it looks at, so it must not run inside a transaction that wrote."""
+    import asyncpg
+
+    async with ps_engine.connection() as conn:
+        with pytest.raises(asyncpg.RaiseError, match="transaction of its own"):
+            async with conn.transaction():
+                await conn.execute("SELECT pg_current_xact_id()")
+                await conn.fetchrow("SELECT * FROM pgext_outbox_stamp(10)")
+
+
+async def test_wake_ups_carry_small_messages_and_big_ones_are_read(
+    ps_engine: PgextEngine,
+) -> None:
+    """An up-to-date subscriber takes a round's messages from the relay's
+    wake-up; a round too big for one notification is read from the outbox.
+    Either way every message arrives once, in order."""
+    chan = Channel("durable_pushed", Note, durable=True)
+    # No polling during the test: every outbox read is one pgext chose.
+    hub = Hub(ps_engine, poll_interval=60)
+    async with hub, hub.subscribe(chan) as sub:
+        while hub.outbox_reads == 0:  # the subscription's first read
+            await asyncio.sleep(0.01)
+        reads = hub.outbox_reads
+        for n in range(5):
+            await hub.publish(chan, {"n": n})
+            await hub.flush()
+        small = [await sub.get(timeout=5) for _ in range(5)]
+        assert hub.pushed_rounds >= 5
+        assert hub.outbox_reads == reads, "no outbox read while up to date"
+        big = "x" * 3000
+        async with hub.engine.transaction():
+            for n in range(5, 8):
+                await hub.publish(chan, {"n": n, "text": big})
+        large = [await sub.get(timeout=5) for _ in range(3)]
+        assert hub.outbox_reads > reads
+    got = small + large
+    assert [e.data.n for e in got] == list(range(8))  # type: ignore[union-attr]
+    ids = [e.id for e in got]  # type: ignore[union-attr]
+    assert ids == sorted(ids) and len(set(ids)) == 8
