@@ -12,9 +12,12 @@ Jobs:
 * maximum delivery rate: the child sends N notifications as fast as it can
   (1,000 per statement), the subscriber counts them.
 * commits/s of small application transactions at 1, 8 and 32 concurrent
-  writers: (a) no publishing, (b) ``pg_notify`` in every transaction,
+  writers: (a) no publishing, (b) pgext plain publishing (NOTIFY in every
+  transaction),
   (c) pgext durable publishing (outbox row only; the relay notifies once per
-  burst).  One subscriber per variant runs in a child process, as
+  burst), and, one statement per transaction only, (c0) the floor of any
+  outbox: the same statement writing the outbox-shaped row into a table
+  nothing delivers.  One subscriber per variant runs in a child process, as
   consumers are another service.  Then the
   publish-to-subscriber latency of (c) at 1,000 msg/s, with a check that no
   message was lost or reordered.
@@ -121,9 +124,9 @@ class Publisher:
 
 
 class SubscriberProcess:
-    """A child process subscribed to both writer-benchmark channels: a raw
-    asyncpg listener on the NOTIFY channel of (b) and a pgext durable
-    subscription (decoded and validated) on the channel of (c).  As in
+    """A child process subscribed to both writer-benchmark channels: a pgext
+    plain subscription to (b) and a durable one to (c), each decoding and
+    validating every message.  As in
     production the consumers are another service: their CPU is spent on the
     same machine, but not in the writers' event loop.  ``counts()`` asks it
     how many messages each has received."""
@@ -163,32 +166,29 @@ class SubscriberProcess:
 
 
 async def _subscriber_main(dsn: str) -> None:
-    plain = 0
-    durable = 0
+    counts = {PLAIN.name: 0, DURABLE.name: 0}
     ordered = True
     last: dict[int, int] = {}
-    raw = await asyncpg.connect(dsn)
-
-    def on_plain(*_: Any) -> None:
-        nonlocal plain
-        plain += 1
-
-    await raw.add_listener(PLAIN_CHANNEL, on_plain)
     engine = PgextEngine(config={"dsn": dsn})
     hub = Hub(engine)
-    sub = await hub.subscribe(DURABLE, queue_size=100_000).ready()
+    # Both decoded and validated the same way: only the transport differs.
+    plain = await hub.subscribe(PLAIN, queue_size=100_000).ready()
+    durable = await hub.subscribe(DURABLE, queue_size=100_000).ready()
 
-    async def consume() -> None:
-        nonlocal durable, ordered
+    async def consume(sub: Any, check_order: bool) -> None:
+        nonlocal ordered
         async for event in sub:
             if isinstance(event, Message):
-                durable += 1
+                counts[event.channel] += 1
                 order = event.data
-                if last.get(order.writer, -1) >= order.seq:
+                if check_order and last.get(order.writer, -1) >= order.seq:
                     ordered = False
                 last[order.writer] = order.seq
 
-    consumer = asyncio.create_task(consume())
+    consumers = [
+        asyncio.create_task(consume(plain, False)),
+        asyncio.create_task(consume(durable, True)),
+    ]
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(
@@ -198,10 +198,11 @@ async def _subscriber_main(dsn: str) -> None:
         if line.strip() == b"ready":
             print("ready", flush=True)
         else:
-            print(plain, durable, "ordered" if ordered else "disorder", flush=True)
-    consumer.cancel()
+            state = "ordered" if ordered else "disorder"
+            print(counts[PLAIN.name], counts[DURABLE.name], state, flush=True)
+    for consumer in consumers:
+        consumer.cancel()
     await hub.close()
-    await raw.close()
 
 
 # -- subscribers --
@@ -399,11 +400,25 @@ INSERT_ORDER = (
 DURABLE = Channel("bench_pubsub_orders", Order, durable=True)
 
 
-NOTIFY_ALONG = (
-    "WITH app AS (INSERT INTO bench_pubsub_orders (writer, seq, total) "
-    "VALUES ($1, $2, $3)) SELECT pg_notify($4, $5)"
+# (b) publishes through pgext too, on a plain channel: the same Python path
+# and payload as (c), so the two differ only in NOTIFY vs outbox.
+PLAIN = Channel("bench_pubsub_orders_plain", Order)
+
+# The floor of any outbox design: the same statement writing a row shaped
+# like pgext_outbox's into a table nothing reads (no relay, no delivery, no
+# Python beyond the driver).
+FLOOR = "(c0) floor: outbox row only, undelivered"
+FLOOR_DDL = (
+    "CREATE SEQUENCE IF NOT EXISTS bench_outbox_floor_seq CACHE 1",
+    "CREATE TABLE IF NOT EXISTS bench_outbox_floor (id bigint PRIMARY KEY "
+    "DEFAULT nextval('bench_outbox_floor_seq'), channel text NOT NULL, "
+    "payload text NOT NULL)",
 )
-PLAIN_CHANNEL = "bench_pubsub_orders_plain"
+FLOOR_ALONG = (
+    "WITH app AS (INSERT INTO bench_pubsub_orders (writer, seq, total) "
+    "VALUES ($1, $2, $3)) INSERT INTO bench_outbox_floor (channel, payload) "
+    "VALUES ($4, $5)"
+)
 
 Publish = Callable[[Any, int, int], Awaitable[None]]
 
@@ -415,8 +430,12 @@ def _one_statement(hub: Hub) -> dict[str, Publish]:
         await conn.execute(INSERT_ORDER, w, seq, 9.5)
 
     async def b(conn: Any, w: int, seq: int) -> None:
-        payload = f'{{"writer":{w},"seq":{seq}}}'
-        await conn.execute(NOTIFY_ALONG, w, seq, 9.5, PLAIN_CHANNEL, payload)
+        await hub.publish(
+            PLAIN,
+            Order(writer=w, seq=seq, ts=time.time()),
+            connection=conn,
+            along=(INSERT_ORDER, [w, seq, 9.5]),
+        )
 
     async def c(conn: Any, w: int, seq: int) -> None:
         await hub.publish(
@@ -426,10 +445,15 @@ def _one_statement(hub: Hub) -> dict[str, Publish]:
             along=(INSERT_ORDER, [w, seq, 9.5]),
         )
 
+    async def c0(conn: Any, w: int, seq: int) -> None:
+        payload = f'{{"writer":{w},"seq":{seq},"ts":1.0}}'
+        await conn.execute(FLOOR_ALONG, w, seq, 9.5, DURABLE.name, payload)
+
     return {
         "(a) no publishing": a,
         "(b) NOTIFY per transaction": b,
         "(c) pgext durable": c,
+        FLOOR: c0,
     }
 
 
@@ -446,8 +470,8 @@ def _transaction(hub: Hub) -> dict[str, Publish]:
         return run
 
     async def notify(conn: Any, w: int, seq: int) -> None:
-        payload = f'{{"writer":{w},"seq":{seq}}}'
-        await conn.execute("SELECT pg_notify($1, $2)", PLAIN_CHANNEL, payload)
+        order = Order(writer=w, seq=seq, ts=time.time())
+        await hub.publish(PLAIN, order, connection=conn)
 
     async def durable(conn: Any, w: int, seq: int) -> None:
         order = Order(writer=w, seq=seq, ts=time.time())
@@ -465,8 +489,9 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
     await engine.start_connection_pool(min_size=1, max_size=2)
     await install_schema(engine)
     async with engine.connection() as conn:
-        await conn.execute(ORDERS_DDL)
-        await conn.execute("TRUNCATE bench_pubsub_orders")
+        for ddl in (ORDERS_DDL, *FLOOR_DDL):
+            await conn.execute(ddl)
+        await conn.execute("TRUNCATE bench_pubsub_orders, bench_outbox_floor")
     hub = Hub(engine)
     seconds = ctx.size(3, 1)
     rounds = ctx.size(3, 2)
@@ -490,7 +515,11 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
                     f"commits/s: {style}, {writers} writer(s), {seconds}s rounds",
                     jobs,
                     baseline="(a) no publishing",
-                    anchors=["(b) NOTIFY per transaction"],
+                    anchors=[
+                        name
+                        for name in ("(b) NOTIFY per transaction", FLOOR)
+                        if name in jobs
+                    ],
                     units=1,
                     unit_name="round",
                     server=SERVER,
@@ -509,7 +538,8 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
                         f"{name}: {rate:,.0f} ({rate / base:.2f}x a)"
                         for name, rate in per_second.items()
                     )
-                    + ". Goal at 32 writers: (c) >= 0.8x (a)."
+                    + ". Goal at 32 writers: (c) >= 0.8x (a). A subscriber process"
+                    " is attached to (b) and (c) throughout."
                 )
                 progress(result.notes)
                 results.append(result)

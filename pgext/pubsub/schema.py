@@ -128,20 +128,24 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         -- order, so the concatenation is in id order without a sort.
         -- Payloads are collected only when small (a large one is not even
         -- detoasted): the wake-up carries them when they all fit.
-        SELECT coalesce(array_agg(id ORDER BY id), '{}'),
-               coalesce(array_agg(channel ORDER BY id), '{}'),
-               coalesce(array_agg(CASE WHEN octet_length(payload) < 8000
-                                  THEN payload END ORDER BY id), '{}'),
-               coalesce(sum(octet_length(payload) + octet_length(channel)), 0)
+        -- The subqueries come back in index order; the aggregates keep it.
+        SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(channel), '{}'),
+               coalesce(array_agg(small), '{}'), coalesce(sum(bytes), 0)
             INTO found_gaps, gap_channels, gap_payloads, gap_size
-            FROM pgext_outbox WHERE id = ANY(st.gaps);
-        SELECT coalesce(array_agg(id ORDER BY id), '{}'),
-               coalesce(array_agg(channel ORDER BY id), '{}'),
-               coalesce(array_agg(CASE WHEN octet_length(payload) < 8000
-                                  THEN payload END ORDER BY id), '{}'),
-               coalesce(sum(octet_length(payload) + octet_length(channel)), 0)
+            FROM (SELECT id, channel,
+                         CASE WHEN octet_length(payload) < 8000
+                              THEN payload END AS small,
+                         octet_length(payload) + octet_length(channel) AS bytes
+                  FROM pgext_outbox WHERE id = ANY(st.gaps) ORDER BY id) AS v;
+        SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(channel), '{}'),
+               coalesce(array_agg(small), '{}'), coalesce(sum(bytes), 0)
             INTO found, channels, payloads, size
-            FROM pgext_outbox WHERE id > st.seen AND id <= upto;
+            FROM (SELECT id, channel,
+                         CASE WHEN octet_length(payload) < 8000
+                              THEN payload END AS small,
+                         octet_length(payload) + octet_length(channel) AS bytes
+                  FROM pgext_outbox WHERE id > st.seen AND id <= upto
+                  ORDER BY id) AS v;
         IF cardinality(found) < upto - st.seen THEN
             new_gaps := ARRAY(SELECT g FROM generate_series(st.seen + 1, upto) AS g
                               EXCEPT ALL SELECT unnest(found) ORDER BY 1);
