@@ -98,16 +98,12 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         found bigint[];
         new_gaps bigint[];
         new_until xid8[];
-        found_gaps bigint[];
         kept bigint[];
         kept_until xid8[];
         xmin xid8;
         channels text[];
-        gap_channels text[];
         payloads text[];
-        gap_payloads text[];
         size bigint;
-        gap_size bigint;
         made timestamptz;
         note text;
     BEGIN
@@ -124,19 +120,10 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         -- they ran, so an id of such a writer that they do not see was
         -- rolled back.
         xmin := pg_snapshot_xmin(pg_current_snapshot());
-        -- Gaps are all below the new range and both come back in index
-        -- order, so the concatenation is in id order without a sort.
-        -- Payloads are collected only when small (a large one is not even
-        -- detoasted): the wake-up carries them when they all fit.
-        -- The subqueries come back in index order; the aggregates keep it.
-        SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(channel), '{}'),
-               coalesce(array_agg(small), '{}'), coalesce(sum(bytes), 0)
-            INTO found_gaps, gap_channels, gap_payloads, gap_size
-            FROM (SELECT id, channel,
-                         CASE WHEN octet_length(payload) < 8000
-                              THEN payload END AS small,
-                         octet_length(payload) + octet_length(channel) AS bytes
-                  FROM pgext_outbox WHERE id = ANY(st.gaps) ORDER BY id) AS v;
+        -- Still-missing gaps and the new range in one look-up, in id order,
+        -- which the aggregates keep.  Payloads are collected only when small
+        -- (a large one is not even detoasted): the wake-up carries them when
+        -- they all fit.
         SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(channel), '{}'),
                coalesce(array_agg(small), '{}'), coalesce(sum(bytes), 0)
             INTO found, channels, payloads, size
@@ -144,9 +131,12 @@ CREATE_STATEMENTS: tuple[str, ...] = (
                          CASE WHEN octet_length(payload) < 8000
                               THEN payload END AS small,
                          octet_length(payload) + octet_length(channel) AS bytes
-                  FROM pgext_outbox WHERE id > st.seen AND id <= upto
+                  FROM pgext_outbox
+                  WHERE id = ANY(st.gaps) OR (id > st.seen AND id <= upto)
                   ORDER BY id) AS v;
-        IF cardinality(found) < upto - st.seen THEN
+        -- Found gaps also count in `found`, so only without gaps does a full
+        -- count prove the new range complete.
+        IF cardinality(st.gaps) > 0 OR cardinality(found) < upto - st.seen THEN
             new_gaps := ARRAY(SELECT g FROM generate_series(st.seen + 1, upto) AS g
                               EXCEPT ALL SELECT unnest(found) ORDER BY 1);
         ELSE
@@ -158,7 +148,7 @@ CREATE_STATEMENTS: tuple[str, ...] = (
                coalesce(array_agg(x.u ORDER BY x.g), '{}')
             INTO kept, kept_until
             FROM unnest(st.gaps, st.gap_until) AS x(g, u)
-            WHERE x.u > xmin AND NOT x.g = ANY(found_gaps);
+            WHERE x.u > xmin AND NOT x.g = ANY(found);
         IF bound > xmin THEN
             new_until := kept_until || array_fill(bound, ARRAY[cardinality(new_gaps)]);
             new_gaps := kept || new_gaps;
@@ -166,7 +156,6 @@ CREATE_STATEMENTS: tuple[str, ...] = (
             new_until := kept_until;
             new_gaps := kept;
         END IF;
-        found := found_gaps || found;
         stamped := cardinality(found);
         more := top > upto;
         IF stamped > 0 THEN
@@ -176,11 +165,11 @@ CREATE_STATEMENTS: tuple[str, ...] = (
             -- The wake-up carries the round's messages when they fit in one
             -- notification, so subscribers that are up to date need not
             -- read them back; otherwise it only says which positions are new.
-            IF gap_size + size + 8 * stamped < 7000 THEN
+            IF size + 8 * stamped < 7000 THEN
                 note := json_build_object(
                     'f', st.last_pos + 1, 'l', st.last_pos + stamped,
                     't', extract(epoch FROM made),
-                    'c', gap_channels || channels, 'p', gap_payloads || payloads)::text;
+                    'c', channels, 'p', payloads)::text;
             END IF;
             IF note IS NULL OR octet_length(note) >= 8000 THEN
                 note := json_build_object(
