@@ -40,6 +40,8 @@ from pgext.pubsub.outbox import (
     OLDEST_SQL,
     PRUNE_OUTBOX_SQL,
     PRUNE_SPILL_SQL,
+    REPAIR_SQL,
+    UNNUMBERED_SQL,
     OutboxRow,
     Relay,
     parse_wake,
@@ -165,6 +167,8 @@ class Hub:
         # from their wake-up.
         self.outbox_reads = 0
         self.pushed_rounds = 0
+        # Unknown (None) until check_outbox() counts them.
+        self.unnumbered_rows: int | None = None
 
     # -- lifecycle --
 
@@ -174,11 +178,45 @@ class Hub:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 5.0) -> None:
         """Close every subscription, stop the relay (after stamping what was
-        published through this hub) and the listener."""
+        published through this hub) and the listener.
+
+        Bounded in time: whatever still waits after ``timeout`` seconds (a
+        statement on a half-open connection never answers) is aborted, its
+        connections terminated instead of closed politely."""
         if self._closed:
             return
+        graceful = asyncio.get_running_loop().create_task(self._close_gracefully())
+        # asyncio.wait, not wait_for: wait_for would wait for the cancelled
+        # close, which is what may hang.
+        done, _ = await asyncio.wait({graceful}, timeout=timeout)
+        if done:
+            graceful.result()
+            return
+        logger.warning(
+            "pgext pub/sub: hub did not close within %.1fs; aborting its connections",
+            timeout,
+        )
+        self._abort()
+        done, _ = await asyncio.wait({graceful}, timeout=1.0)
+        if not done:
+            graceful.cancel()
+            graceful.add_done_callback(_consume_result)
+
+    def _abort(self) -> None:
+        """Terminate every connection the hub holds; what waited on one
+        fails at once."""
+        self._closed = True
+        self.relay.abort()
+        self.listener.abort()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.terminate()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _close_gracefully(self) -> None:
         if self.relay.pending:
             # Number what was committed through this hub so its wake-up goes
             # out now; rows of transactions still open are left to the relay
@@ -254,7 +292,12 @@ class Hub:
                 return await operation(conn)
 
         task = asyncio.get_running_loop().create_task(run())
-        done, _ = await asyncio.wait({task}, timeout=self.query_timeout)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.query_timeout)
+        except asyncio.CancelledError:
+            task.cancel()
+            task.add_done_callback(_consume_result)
+            raise
         if done:
             return task.result()
         # Not wait_for: cancelling a query on a half-open connection waits
@@ -690,6 +733,25 @@ class Hub:
             spill = await conn.execute(PRUNE_SPILL_SQL, older_than)
         return int(outbox.split()[-1]), int(spill.split()[-1])
 
+    async def check_outbox(self) -> int:
+        """How many committed durable messages no relay round numbered (so
+        no subscriber will ever get them): 0 on a healthy outbox.  pgext
+        0.1.0's stamper could leave such rows (see :meth:`repair_outbox`).
+        The count is also kept in ``stats()["unnumbered_rows"]``."""
+        count: int = await self._read("fetchval", UNNUMBERED_SQL)
+        self.unnumbered_rows = count
+        return count
+
+    async def repair_outbox(self) -> int:
+        """Number the rows :meth:`check_outbox` counts, after everything
+        already numbered, and wake subscribers: they receive those messages
+        late (at-least-once allows that) instead of never.  Returns how many
+        rows were numbered.  Safe to run at any time, from any process."""
+        async with self.engine.connection() as conn:
+            repaired: int = await conn.fetchval(REPAIR_SQL)
+        self.unnumbered_rows = 0
+        return repaired
+
     def stats(self) -> dict[str, Any]:
         return {
             "connected": self.listener.connected,
@@ -702,6 +764,7 @@ class Hub:
             "relay_stamped": self.relay.stamped,
             "outbox_reads": self.outbox_reads,
             "pushed_rounds": self.pushed_rounds,
+            "unnumbered_rows": self.unnumbered_rows,
         }
 
 

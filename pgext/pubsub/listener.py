@@ -156,6 +156,18 @@ class Listener:
         if self._conn is not None:
             self._mark_lost(self._conn, reason)
 
+    def abort(self) -> None:
+        """Stop at once: terminate the connection, cancel the supervisor."""
+        self._closing = True
+        self._lost.set()
+        self._connected.clear()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
     async def close(self) -> None:
         self._closing = True
         self._lost.set()

@@ -63,6 +63,8 @@ SELECT least(max(last_pos), $4), NULL, NULL, NULL FROM window_
 ORDER BY pos, channel NULLS LAST
 """
 HEAD_SQL = "SELECT last_pos FROM pgext_outbox_state WHERE singleton"
+UNNUMBERED_SQL = "SELECT count(*) FROM pgext_outbox_unnumbered"
+REPAIR_SQL = "SELECT repaired FROM pgext_outbox_repair()"
 OLDEST_SQL = "SELECT min(first_pos) FROM pgext_outbox_batch"
 # Deletes whole batches (their messages with them), so what is retained is
 # always a contiguous range of positions.
@@ -204,6 +206,15 @@ class Relay:
                 await self._task
             self._task = None
         await self._drop_connection()
+
+    def abort(self) -> None:
+        """Stop at once: terminate the connection, cancel the task."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
 
     async def stamp_once(self) -> int:
         """Stamp everything committed so far; returns how many rows."""

@@ -35,6 +35,21 @@ CREATE_STATEMENTS: tuple[str, ...] = (
     # CACHE 1: the stamper reads the sequence's last value as "every id up
     # to here has been handed out"; per-session caches would break that.
     "CREATE SEQUENCE IF NOT EXISTS pgext_outbox_id_seq CACHE 1",
+    # The last id any writer has drawn, read under the sequence's buffer
+    # lock.  NOT `SELECT last_value FROM pgext_outbox_id_seq`: a scan reads
+    # the tuple without that lock, and nextval writes its pre-logged value
+    # (up to 32 ahead, every 32 calls and after each checkpoint) into the
+    # tuple before it writes the real one back, so a plain read can return
+    # ids nobody has drawn yet.  A stamper that took those for handed out
+    # would record them as gaps bounded by its own xid and drop them while
+    # their (younger) writers were still to come: 30-32 messages lost.
+    # (The parameter lets a test race this very read on a sequence of its
+    # own; the default is bound to the outbox's sequence when created.)
+    """CREATE OR REPLACE FUNCTION pgext_outbox_drawn(
+        seq regclass DEFAULT 'pgext_outbox_id_seq')
+    RETURNS bigint LANGUAGE sql VOLATILE AS $fn$
+        SELECT coalesce(pg_sequence_last_value(seq), 0)
+    $fn$""",
     # The CASE makes the writer take its transaction id BEFORE its outbox
     # id, so any id the stamper has seen handed out belongs to a transaction
     # below the xmax of the stamper's next snapshot: that is what lets it
@@ -80,16 +95,29 @@ CREATE_STATEMENTS: tuple[str, ...] = (
     # each statement of a VOLATILE plpgsql function takes a fresh snapshot,
     # so after waiting for the lock it sees what the previous one committed.
     #
-    # Why nothing is lost: `top` is read first, then this round takes its
-    # own xid (`bound`); a writer takes its xid before its id, so the writer
-    # of any id <= top has an xid below `bound`.  An id that is not visible
-    # is kept as a gap until the snapshot xmin reaches `bound`: by then its
-    # writer has ended, and a row still not visible never will be (rolled
-    # back, or the id was never used).  A long transaction elsewhere only
-    # keeps a few gaps alive; it never holds up later messages.
+    # Why nothing is lost.  The invariant: every id <= `top` was drawn by a
+    # transaction whose xid is below `bound`.  It rests on four facts:
+    #  1. `top` never runs ahead of the ids drawn: pgext_outbox_drawn()
+    #     reads the sequence under its buffer lock (see above), and with
+    #     CACHE 1 every id up to the last drawn one has been handed out;
+    #  2. a writer takes its xid before its id (pgext_outbox_next_id);
+    #  3. `top` is read before this round takes its own xid (`bound`), and
+    #     xids are handed out in time order;
+    #  4. stampers are serialised by the row lock, and each statement after
+    #     it takes a fresh snapshot (READ COMMITTED), so rounds never overlap
+    #     and a later round sees what an earlier one wrote.
+    # An id that is not visible is kept as a gap until the snapshot xmin
+    # (taken BEFORE the look-up) passes its round's `bound`: then its writer
+    # has ended before the look-up, so a row still not visible never will
+    # be (rolled back, or the id was never used).  xmin counts top-level
+    # xids, so writers in subtransactions and prepared transactions hold it
+    # back too.  A long transaction elsewhere only keeps a few gaps alive;
+    # it never holds up later messages.
     """CREATE OR REPLACE FUNCTION pgext_outbox_stamp(
         batch integer, OUT stamped bigint, OUT more boolean)
-    LANGUAGE plpgsql AS $fn$
+    -- Pinned search path: the names below always mean the tables and
+    -- sequence installed beside this function, whatever the caller's path.
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
     DECLARE
         st pgext_outbox_state%ROWTYPE;
         top bigint;
@@ -111,10 +139,15 @@ CREATE_STATEMENTS: tuple[str, ...] = (
             RAISE EXCEPTION 'pgext_outbox_stamp() must run in a transaction '
                 'of its own';
         END IF;
-        SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
-            INTO top FROM pgext_outbox_id_seq;
+        top := pgext_outbox_drawn();
         bound := pg_current_xact_id();
         SELECT * INTO st FROM pgext_outbox_state WHERE singleton FOR UPDATE;
+        IF st.seen > top THEN
+            -- Only a stamper of pgext 0.1.0 (or a setval by hand) leaves
+            -- `seen` above the ids drawn: move the sequence past it, so no
+            -- writer draws an id that was already looked at and given up.
+            PERFORM setval('pgext_outbox_id_seq', st.seen);
+        END IF;
         upto := greatest(st.seen, least(top, st.seen + batch));
         -- xmin BEFORE the look-ups: a writer older than it had ended before
         -- they ran, so an id of such a writer that they do not see was
@@ -185,6 +218,37 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         END IF;
     END
     $fn$""",
+    # Committed outbox rows that no round numbered although the stamper has
+    # looked past them: what the sequence-read defect of pgext <= 0.1.0 left
+    # behind.  Empty on a healthy outbox.
+    """CREATE OR REPLACE VIEW pgext_outbox_unnumbered AS
+        SELECT o.id FROM pgext_outbox o, pgext_outbox_state s
+        WHERE o.id <= s.seen AND o.id <> ALL (s.gaps)
+        EXCEPT
+        SELECT unnest(ids) FROM pgext_outbox_batch""",
+    # Numbers those rows now, after everything already numbered, in one
+    # round with a wake-up: subscribers get them late (at-least-once allows
+    # that) instead of never.  Serialised with the stampers by the same lock.
+    """CREATE OR REPLACE FUNCTION pgext_outbox_repair(OUT repaired bigint)
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+    DECLARE
+        st pgext_outbox_state%ROWTYPE;
+        lost bigint[];
+    BEGIN
+        SELECT * INTO st FROM pgext_outbox_state WHERE singleton FOR UPDATE;
+        SELECT coalesce(array_agg(id ORDER BY id), '{}') INTO lost
+            FROM pgext_outbox_unnumbered;
+        repaired := cardinality(lost);
+        IF repaired > 0 THEN
+            INSERT INTO pgext_outbox_batch (first_pos, last_pos, ids)
+                VALUES (st.last_pos + 1, st.last_pos + repaired, lost);
+            UPDATE pgext_outbox_state SET last_pos = st.last_pos + repaired
+                WHERE singleton;
+            PERFORM pg_notify('pgext_outbox_wake', json_build_object(
+                'f', st.last_pos + 1, 'l', st.last_pos + repaired)::text);
+        END IF;
+    END
+    $fn$""",
     # One trigger function serves every row-change feed; the feed's settings
     # arrive as trigger arguments: channel, primary key column, include the
     # row ('1'/'0'), durable ('1'/'0').
@@ -245,11 +309,14 @@ CREATE_STATEMENTS: tuple[str, ...] = (
 DROP_STATEMENTS: tuple[str, ...] = (
     "DROP FUNCTION IF EXISTS pgext_feed_notify() CASCADE",
     "DROP FUNCTION IF EXISTS pgext_outbox_stamp(integer)",
+    "DROP FUNCTION IF EXISTS pgext_outbox_repair()",
+    "DROP VIEW IF EXISTS pgext_outbox_unnumbered",
     "DROP TABLE IF EXISTS pgext_spill",
     "DROP TABLE IF EXISTS pgext_outbox_state",
     "DROP TABLE IF EXISTS pgext_outbox_batch",
     "DROP TABLE IF EXISTS pgext_outbox",
     "DROP FUNCTION IF EXISTS pgext_outbox_next_id()",
+    "DROP FUNCTION IF EXISTS pgext_outbox_drawn(regclass)",
     "DROP SEQUENCE IF EXISTS pgext_outbox_id_seq",
 )
 
