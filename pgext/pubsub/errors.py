@@ -15,6 +15,9 @@ CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # asyncpg's "cannot switch to state ...": a connection left mid-operation
+    # by a broken link or a terminated backend; it must be replaced.
+    asyncpg.InternalClientError,
 )
 
 

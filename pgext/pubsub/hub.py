@@ -289,7 +289,12 @@ class Hub:
 
         async def run() -> R:
             async with pool.acquire() as conn:
-                return await operation(conn)
+                try:
+                    return await operation(conn)
+                except asyncpg.InternalClientError:
+                    # Its protocol state is broken: never hand it out again.
+                    conn.terminate()
+                    raise
 
         task = asyncio.get_running_loop().create_task(run())
         try:
@@ -640,7 +645,9 @@ class Hub:
                 after = subscription.last_id or 0
                 try:
                     rows, reached = await self.read_outbox(after, names)
-                except CONNECTION_FAILURES as error:
+                except Exception as error:
+                    # Whatever failed, a durable subscriber must not stop:
+                    # its position is kept, so it reads again from there.
                     logger.warning("pgext pub/sub: outbox read failed: %r", error)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
