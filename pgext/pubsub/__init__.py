@@ -22,6 +22,7 @@ from pgext.pubsub.channel import Channel, validate_channel_name
 from pgext.pubsub.errors import (
     InvalidChannel,
     InvalidPayload,
+    PublishFailed,
     PubSubError,
     SchemaMissing,
     SubscriberTooSlow,
@@ -46,6 +47,7 @@ __all__ = [
     "Message",
     "Overflow",
     "PubSubError",
+    "PublishFailed",
     "RowChange",
     "SchemaMissing",
     "SubscriberTooSlow",

@@ -105,7 +105,13 @@ class Channel(Generic[T]):
                     f"payload for channel {self.name!r} does not match "
                     f"{self.model.__name__}: {error}"
                 ) from error
-        return self.validate(payload).model_dump_json()
+        try:
+            return self.validate(payload).model_dump_json()
+        except PydanticSerializationError as error:
+            raise InvalidPayload(
+                f"payload for channel {self.name!r} cannot be serialised to "
+                f"JSON: {error}"
+            ) from error
 
     def decode(self, data: Any) -> T:
         """Validate received data (raises pydantic's ValidationError)."""

@@ -34,6 +34,13 @@ class InvalidPayload(PubSubError, InvalidValue):
     to the publisher before anything is sent)."""
 
 
+class PublishFailed(PubSubError):
+    """Publishing failed on the connection or the server; the driver's
+    exception is the ``__cause__``.  Whether the message was committed is
+    unknown when the connection broke while the statement was running (a
+    durable consumer sees it at most once more, never half)."""
+
+
 class SubscriberTooSlow(PubSubError):
     """Raised by a subscription whose queue overflowed under the
     ``Overflow.DISCONNECT`` policy; the subscription is closed."""

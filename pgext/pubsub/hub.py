@@ -28,6 +28,7 @@ from pgext.pubsub.channel import Channel
 from pgext.pubsub.errors import (
     CONNECTION_FAILURES,
     InvalidChannel,
+    PublishFailed,
     SchemaMissing,
     SubscriptionClosed,
 )
@@ -122,7 +123,9 @@ class Hub:
         before numbering rows, so that a burst of commits is numbered in one
         round with one wake-up notification.
     :param query_timeout: limit of the hub's own reads and relay rounds; a
-        connection that exceeds it is dropped and replaced.
+        connection that exceeds it is dropped and replaced.  Default: two
+        liveness intervals, so a half-open read connection is replaced as
+        soon as a half-open listener would be.
     """
 
     def __init__(
@@ -135,9 +138,11 @@ class Hub:
         relay_window: float = 0.001,
         batch: int = 500,
         keepalive: bool = True,
-        query_timeout: float = 30.0,
+        query_timeout: float | None = None,
     ) -> None:
         self.engine = engine
+        if query_timeout is None:
+            query_timeout = max(2 * check_interval, 1.0)
         self.query_timeout = query_timeout
         self.poll_interval = poll_interval
         self.batch = batch
@@ -148,6 +153,7 @@ class Hub:
             check_interval=check_interval,
             reconnect_delay=reconnect_delay,
             keepalive=keepalive,
+            on_lost=self._on_link_lost,
         )
         self.relay = Relay(
             self._connect_with_keepalive,
@@ -341,11 +347,28 @@ class Hub:
             raise InvalidChannel("publish needs a pgext.pubsub.Channel")
         text = channel.encode(payload)
         prefix, args = _along(along)
-        if connection is not None:
-            await self._send(connection, channel, text, prefix, args)
-        else:
-            async with self.engine.connection() as conn:
-                await self._send(conn, channel, text, prefix, args)
+        try:
+            if connection is not None:
+                await self._send(connection, channel, text, prefix, args)
+                return
+            try:
+                async with self.engine.connection() as conn:
+                    await self._send(conn, channel, text, prefix, args)
+            except asyncpg.InternalClientError:
+                # "cannot switch to state": a pooled connection broken by a
+                # terminated backend, refused before anything was sent, so
+                # one retry on a fresh connection cannot publish twice.  (In
+                # a transaction the transaction is lost anyway: no retry.)
+                if self.engine.current_transaction.get() is not None:
+                    raise
+                async with self.engine.connection() as conn:
+                    await self._send(conn, channel, text, prefix, args)
+        except SchemaMissing:
+            raise
+        except CONNECTION_FAILURES as error:
+            raise PublishFailed(
+                f"publishing on {channel.name!r} failed: {error!r}"
+            ) from error
 
     async def _send(
         self,
@@ -594,6 +617,18 @@ class Hub:
                 logger.warning("pgext pub/sub: spill fetch failed: %r", error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    def _on_link_lost(self, reason: str) -> None:
+        """The listener's connection failed its liveness check.  The hub's
+        other connections most likely travel the same path: replace them
+        now rather than let each wait out ``query_timeout``.  (A backend
+        the server terminated says nothing about the others.)"""
+        if self._closed or reason == "connection closed":
+            return
+        self.relay.drop_connection()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.terminate()
 
     def _on_reconnect(self, since: float, until: float, reason: str) -> None:
         channels = tuple(sorted(self._routes))

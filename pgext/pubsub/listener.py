@@ -74,6 +74,7 @@ class Listener:
         reconnect_delay: tuple[float, float] = (0.05, 5.0),
         connect_timeout: float = 10.0,
         keepalive: bool = True,
+        on_lost: Callable[[str], None] | None = None,
     ) -> None:
         self._connect = connect
         self._on_notification = on_notification
@@ -82,6 +83,7 @@ class Listener:
         self.reconnect_delay = reconnect_delay
         self.connect_timeout = connect_timeout
         self.keepalive = keepalive
+        self._on_lost = on_lost
         self.heartbeat_channel = validate_channel_name(
             f"pgext_hb_{secrets.token_hex(8)}", internal=True
         )
@@ -227,6 +229,8 @@ class Listener:
                 checker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await checker
+            if self._on_lost is not None and not self._closing:
+                self._on_lost(self._loss_reason)
             # Messages may have been lost since the last proof of life.
             lost_since = self.last_ok
             self._connected.clear()

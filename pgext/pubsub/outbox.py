@@ -207,6 +207,13 @@ class Relay:
             self._task = None
         await self._drop_connection()
 
+    def drop_connection(self) -> None:
+        """Replace the connection (suspected half-open): a round waiting on
+        it fails now and the next one connects anew."""
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
     def abort(self) -> None:
         """Stop at once: terminate the connection, cancel the task."""
         if self._task is not None:
@@ -260,7 +267,9 @@ class Relay:
             except CONNECTION_FAILURES as error:
                 self.errors += 1
                 logger.warning("pgext pub/sub: relay failed: %r", error)
-                await self._drop_connection()
+                # Terminate, not close: a polite close on a half-open
+                # connection waits for an answer that never comes.
+                self.drop_connection()
                 retry = min(max(retry * 2, 0.05), 2.0)
                 continue
             busy = stamped >= self.busy_round

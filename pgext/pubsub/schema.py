@@ -142,11 +142,15 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         top := pgext_outbox_drawn();
         bound := pg_current_xact_id();
         SELECT * INTO st FROM pgext_outbox_state WHERE singleton FOR UPDATE;
+        -- Only a stamper of pgext 0.1.0 (or a setval by hand) leaves `seen`
+        -- above the ids drawn: draw past it, so no writer gets an id that
+        -- was already looked at and given up.  (`top` may merely be stale
+        -- after the lock wait, so look again.  Never setval: writers may
+        -- have drawn further meanwhile, and it would hand out ids twice.)
         IF st.seen > top THEN
-            -- Only a stamper of pgext 0.1.0 (or a setval by hand) leaves
-            -- `seen` above the ids drawn: move the sequence past it, so no
-            -- writer draws an id that was already looked at and given up.
-            PERFORM setval('pgext_outbox_id_seq', st.seen);
+            WHILE pgext_outbox_drawn() < st.seen LOOP
+                PERFORM nextval('pgext_outbox_id_seq');
+            END LOOP;
         END IF;
         upto := greatest(st.seen, least(top, st.seen + batch));
         -- xmin BEFORE the look-ups: a writer older than it had ended before

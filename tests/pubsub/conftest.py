@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from pydantic import BaseModel
 
 from pgext.engine import PgextEngine
 from pgext.pubsub import Hub, install_schema
+
+from .proxy import StallingProxy
 
 
 class Note(BaseModel):
@@ -38,3 +41,18 @@ async def hub(ps_engine: PgextEngine) -> AsyncIterator[Hub]:
         poll_interval=0.5,
     ) as hub:
         yield hub
+
+
+@pytest.fixture
+async def proxy(postgres_config: dict[str, Any]) -> AsyncIterator[StallingProxy]:
+    target = urlsplit(postgres_config["dsn"])
+    assert target.hostname and target.port
+    server = await StallingProxy(target.hostname, target.port).start()
+    yield server
+    await server.close()
+
+
+def proxied_config(postgres_config: dict[str, Any], port: int) -> dict[str, Any]:
+    parts = urlsplit(postgres_config["dsn"])
+    netloc = parts.netloc.rsplit(":", 1)[0] + f":{port}"
+    return {**postgres_config, "dsn": urlunsplit(parts._replace(netloc=netloc))}

@@ -20,7 +20,8 @@ class StallingProxy:
         self.port = 0
         self.accepted = 0
         self._server: asyncio.Server | None = None
-        self._live: list[asyncio.Event] = []
+        # Client-side port -> the event that lets its bytes through.
+        self._by_port: dict[int, asyncio.Event] = {}
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -29,10 +30,20 @@ class StallingProxy:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    def stall(self) -> None:
-        for live in self._live:
-            live.clear()
-        self._live = []
+    def stall(self, only: set[int] | None = None) -> int:
+        """Stall the open connections (only those whose client-side port is
+        in ``only``, if given); returns how many."""
+        stalled = 0
+        for port, live in list(self._by_port.items()):
+            if only is None or port in only:
+                live.clear()
+                del self._by_port[port]
+                stalled += 1
+        return stalled
+
+    def open_ports(self) -> set[int]:
+        """Client-side ports of the connections open and not stalled."""
+        return set(self._by_port)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -54,7 +65,7 @@ class StallingProxy:
         )
         live = asyncio.Event()
         live.set()
-        self._live.append(live)
+        self._by_port[writer.get_extra_info("peername")[1]] = live
         self._writers += [writer, up_writer]
         loop = asyncio.get_running_loop()
         for source, sink in ((reader, up_writer), (up_reader, writer)):

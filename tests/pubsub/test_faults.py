@@ -7,9 +7,7 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -17,7 +15,7 @@ from pgext.engine import PgextEngine
 from pgext.harness.postgres import LocalPostgres
 from pgext.pubsub import Channel, Gap, Hub, Message
 
-from .conftest import Note
+from .conftest import Note, proxied_config
 from .proxy import StallingProxy
 from .test_durable import Tagged, check_complete_and_ordered, collect
 
@@ -97,21 +95,6 @@ async def test_every_plain_gap_is_reported(hub: Hub, ps_engine: PgextEngine) -> 
         assert hub.listener.reconnects == rounds
         assert [g.until for g in gaps] == sorted(g.until for g in gaps)
         assert all(g.reason == "connection closed" for g in gaps)
-
-
-@pytest.fixture
-async def proxy(postgres_config: dict[str, Any]) -> AsyncIterator[StallingProxy]:
-    target = urlsplit(postgres_config["dsn"])
-    assert target.hostname and target.port
-    server = await StallingProxy(target.hostname, target.port).start()
-    yield server
-    await server.close()
-
-
-def proxied_config(postgres_config: dict[str, Any], port: int) -> dict[str, Any]:
-    parts = urlsplit(postgres_config["dsn"])
-    netloc = parts.netloc.rsplit(":", 1)[0] + f":{port}"
-    return {**postgres_config, "dsn": urlunsplit(parts._replace(netloc=netloc))}
 
 
 async def test_half_open_connection_detected_within_two_intervals(

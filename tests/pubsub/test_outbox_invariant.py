@@ -14,9 +14,8 @@ import pytest
 from pgext.engine import PgextEngine
 from pgext.pubsub import Channel, Hub, Message
 
-from .conftest import Note
+from .conftest import Note, proxied_config
 from .proxy import StallingProxy
-from .test_faults import proxied_config, proxy  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.postgres
 
@@ -211,7 +210,7 @@ async def test_a_state_left_ahead_of_the_sequence_is_healed(
 
 
 async def test_close_is_bounded_on_a_half_open_network(
-    proxy: StallingProxy,  # noqa: F811
+    proxy: StallingProxy,
     postgres_config: dict[str, Any],
     hub: Hub,
 ) -> None:
