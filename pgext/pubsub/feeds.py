@@ -61,7 +61,8 @@ class Feed:
         are never reported.
     :param include_row: put the whole row (``NEW``, or ``OLD`` for deletes)
         into the event.
-    :param channel: channel name; default ``<table>_changes``.
+    :param channel_name: channel name; default ``<table>_changes`` (the
+        resulting :class:`Channel` is the ``channel`` attribute).
     :param durable: write events to the outbox (at-least-once, replayable,
         no NOTIFY in the writing transaction) instead of NOTIFYing.
     """

@@ -114,7 +114,7 @@ class Hub:
     """Publish and subscribe on one :class:`~pgext.engine.PgextEngine`.
 
     :param check_interval: seconds between liveness checks of the listener
-        connection; a dead or half-open connection is detected within two.
+        connection; a half-open connection is caught within 1.5 intervals.
     :param reconnect_delay: (first, maximum) reconnect delay; the delay
         doubles per failed attempt, with full jitter.
     :param poll_interval: durable subscribers and the relay poll the outbox
