@@ -110,6 +110,19 @@ def _renumber(sql: str, offset: int) -> str:
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+class _HubSwitchboard:
+    """The hub's side of :class:`~pgext.pubsub.subscription.Switchboard`."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    async def attach(self, subscription: Subscription[Any]) -> None:
+        await self._hub._attach(subscription)
+
+    async def detach(self, subscription: Subscription[Any]) -> None:
+        await self._hub._detach(subscription)
+
+
 class Hub:
     """Publish and subscribe on one :class:`~pgext.engine.PgextEngine`.
 
@@ -168,6 +181,7 @@ class Hub:
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._switchboard = _HubSwitchboard(self)
         self._closed = False
         # Durable delivery: outbox reads, and relay rounds taken straight
         # from their wake-up.
@@ -451,7 +465,7 @@ class Hub:
         if on_invalid not in ("skip", "surface"):
             raise ValueError("on_invalid must be 'skip' or 'surface'")
         return Subscription(
-            self,
+            self._switchboard,
             tuple(channels),
             queue_size=queue_size,
             overflow=overflow,
@@ -486,6 +500,7 @@ class Hub:
         return subscription
 
     async def _attach(self, subscription: Subscription[Any]) -> None:
+        """Switchboard.attach (a subscription becomes ready)."""
         if subscription.durable:
             await self._attach_durable(subscription)
             return

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -18,9 +18,6 @@ from pgext.pubsub.mailbox import Mailbox, Overflow
 from pgext.pubsub.messages import BadMessage, Gap, Message
 from pgext.pubsub.outbox import Wake
 
-if TYPE_CHECKING:
-    from pgext.pubsub.hub import Hub
-
 T = TypeVar("T", bound=BaseModel)
 
 logger = logging.getLogger("pgext.pubsub")
@@ -29,6 +26,16 @@ OnInvalid = Literal["skip", "surface"]
 
 # Wake-ups a durable subscription keeps while its consumer is busy.
 _MAX_PUSHED = 256
+
+
+class Switchboard(Protocol):
+    """What a subscription needs of whatever serves it (the hub): to be
+    attached (LISTEN, or a durable cursor started) and detached.  Narrow on
+    purpose, so this module knows nothing of the hub."""
+
+    async def attach(self, subscription: Subscription[Any]) -> None: ...
+
+    async def detach(self, subscription: Subscription[Any]) -> None: ...
 
 
 def _channel_key(event: Any) -> Hashable:
@@ -47,7 +54,7 @@ class Subscription(Generic[T]):
 
     def __init__(
         self,
-        hub: Hub,
+        switchboard: Switchboard,
         channels: tuple[Channel[T], ...],
         *,
         queue_size: int,
@@ -56,7 +63,7 @@ class Subscription(Generic[T]):
         on_invalid: OnInvalid,
         from_id: int | None,
     ) -> None:
-        self.hub = hub
+        self._switchboard = switchboard
         self.channels = channels
         self.by_name: dict[str, Channel[T]] = {c.name: c for c in channels}
         self.durable = channels[0].durable
@@ -86,7 +93,9 @@ class Subscription(Generic[T]):
         if self._closed:
             raise SubscriptionClosed("subscription closed")
         if self._ready is None:
-            self._ready = asyncio.get_running_loop().create_task(self.hub._attach(self))
+            self._ready = asyncio.get_running_loop().create_task(
+                self._switchboard.attach(self)
+            )
         await asyncio.shield(self._ready)
         return self
 
@@ -100,7 +109,7 @@ class Subscription(Generic[T]):
             self._fetcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._fetcher
-        await self.hub._detach(self)
+        await self._switchboard.detach(self)
 
     @property
     def closed(self) -> bool:
