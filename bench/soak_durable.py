@@ -65,12 +65,12 @@ async def writer_main(args: argparse.Namespace) -> None:
     channel = Channel(args.channel, Stamp, durable=True)
     deadline = time.monotonic() + args.seconds
     quota = args.messages
-    sent = errors = 0
+    sent = errors = hung = 0
 
     async with Hub(engine, poll_interval=0.5, check_interval=1.0) as hub:
 
         async def connection_loop(c: int) -> None:
-            nonlocal sent, errors, quota
+            nonlocal sent, errors, hung, quota
             conn: Any = None
             s = 0
             while time.monotonic() < deadline and quota > 0:
@@ -79,10 +79,20 @@ async def writer_main(args: argparse.Namespace) -> None:
                         conn = await engine.get_new_connection()
                     quota -= 1
                     s += 1
-                    await hub.publish(
-                        channel, {"w": args.wid, "c": c, "s": s}, connection=conn
+                    await asyncio.wait_for(
+                        hub.publish(
+                            channel, {"w": args.wid, "c": c, "s": s}, connection=conn
+                        ),
+                        30,
                     )
                     sent += 1
+                except asyncio.TimeoutError:
+                    # A publish that hangs is a defect to report, not hide.
+                    hung += 1
+                    errors += 1
+                    if conn is not None:
+                        conn.terminate()
+                    conn = None
                 except Exception:
                     # A killed backend: the statement may or may not have
                     # committed.  The outbox is the truth; go on with s + 1.
@@ -97,7 +107,7 @@ async def writer_main(args: argparse.Namespace) -> None:
         await asyncio.gather(*(connection_loop(c) for c in range(args.conns)))
         with contextlib.suppress(Exception):
             await hub.flush(timeout=5)
-    print(json.dumps({"sent": sent, "errors": errors}), flush=True)
+    print(json.dumps({"sent": sent, "errors": errors, "hung": hung}), flush=True)
 
 
 # -- subscriber process -----------------------------------------------------------
@@ -157,6 +167,21 @@ async def spawn(*argv: str, stdin: bool = False) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         cwd=Path(__file__).parent.parent,
     )
+
+
+async def finish(proc: asyncio.subprocess.Process, limit: float) -> dict[str, Any]:
+    """A child's closing JSON line; ``{"stuck": true}`` if it had not ended
+    within ``limit`` seconds (then it is killed): the soak itself never
+    hangs, and says which part did."""
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), limit)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return {"stuck": True}
+    lines = out.decode().strip().splitlines()
+    report: dict[str, Any] = json.loads(lines[-1]) if lines else {"stuck": True}
+    return report
 
 
 async def chaos(dsn: str, args: argparse.Namespace, counts: dict[str, int]) -> None:
@@ -303,7 +328,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     ]
     admin = await asyncpg.connect(args.dsn, server_settings=CONTROL)
     try:
-        while any(p.returncode is None for p in writers):
+        give_up = started + args.seconds + 60
+        while any(p.returncode is None for p in writers) and time.monotonic() < give_up:
             await asyncio.sleep(5)
             done = await admin.fetchval(
                 "SELECT count(*) FROM pgext_outbox WHERE channel = $1", channel
@@ -316,10 +342,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             await chaos_task
         for p in starvers:
             p.kill()
-        writer_reports = [
-            json.loads((await p.communicate())[0].decode().strip().splitlines()[-1])
-            for p in writers
-        ]
+        writer_reports = [await finish(p, 60) for p in writers]
         committed = await admin.fetchval(
             "SELECT count(*) FROM pgext_outbox WHERE channel = $1", channel
         )
@@ -334,12 +357,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         drained = time.monotonic() - drain_started
         subscriber.stdin.write(b"stop\n")
         await subscriber.stdin.drain()
-        sub_report = json.loads(
-            (await asyncio.wait_for(subscriber.communicate(), 30))[0]
-            .decode()
-            .strip()
-            .splitlines()[-1]
-        )
+        sub_report = await finish(subscriber, 30)
         arrivals = [
             (int(a), int(b), int(c), int(d))
             for a, b, c, d in (line.split() for line in out.open())
@@ -353,7 +371,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "connections_per_writer": args.conns,
             "starving_procs": args.starve,
             **counts,
-            "writer_errors": sum(r["errors"] for r in writer_reports),
+            "writer_errors": sum(r.get("errors", 0) for r in writer_reports),
+            "publishes_hung": sum(r.get("hung", 0) for r in writer_reports),
+            "children_stuck": sum(
+                1 for r in [*writer_reports, sub_report] if r.get("stuck")
+            ),
             "subscriber_reconnects": sub_report.get("reconnects"),
             "subscriber_follow_task": sub_report.get("follow"),
             **verify(truth, arrivals),
@@ -403,6 +425,7 @@ def cli(argv: list[str] | None = None) -> int:
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(text + "\n")
     bad = report["lost"] or report["reordered"] or report["misnumbered"]
+    bad = bad or report["publishes_hung"] or report["children_stuck"]
     return 1 if bad or report["unnumbered_rows"] else 0
 
 

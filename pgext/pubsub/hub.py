@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import functools
 import inspect
 import logging
-import re
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from typing import Any, TypeVar
@@ -23,8 +20,9 @@ from typing import Any, TypeVar
 import asyncpg
 from pydantic import BaseModel
 
-from pgext.pubsub import envelope
+from pgext.pubsub import envelope, publishing
 from pgext.pubsub.channel import Channel
+from pgext.pubsub.durable import Follower
 from pgext.pubsub.errors import (
     CONNECTION_FAILURES,
     InvalidChannel,
@@ -37,7 +35,6 @@ from pgext.pubsub.mailbox import Overflow
 from pgext.pubsub.messages import BadMessage, Gap, Message
 from pgext.pubsub.outbox import (
     HEAD_SQL,
-    INSERT_SQL,
     OLDEST_SQL,
     PRUNE_OUTBOX_SQL,
     PRUNE_SPILL_SQL,
@@ -48,6 +45,7 @@ from pgext.pubsub.outbox import (
     parse_wake,
     read_outbox,
 )
+from pgext.pubsub.readpool import ReadPool, consume_result
 from pgext.pubsub.schema import WAKE_CHANNEL
 from pgext.pubsub.subscription import OnInvalid, Subscription
 
@@ -56,58 +54,9 @@ R = TypeVar("R")
 
 logger = logging.getLogger("pgext.pubsub")
 
-NOTIFY_SQL = "SELECT pg_notify($1, $2)"
-# Stores the body and notifies a reference to it in one round trip; the
-# reference envelope is built by the server from bound values.
-SPILL_SQL = """
-WITH spilled AS (
-    INSERT INTO pgext_spill (channel, payload) VALUES ($1, $2) RETURNING id
-)
-SELECT pg_notify($1, json_build_object('pgext', 1, 'ts', $3::float8,
-                                       'spill', spilled.id)::text)
-FROM spilled
-"""
 SPILL_FETCH_SQL = "SELECT payload FROM pgext_spill WHERE id = $1"
 
 Callback = Callable[[Any], Awaitable[None] | None]
-
-
-def _consume_result(task: asyncio.Task[Any]) -> None:
-    """Retrieve an abandoned task's outcome so asyncio does not log it."""
-    if not task.cancelled():
-        task.exception()
-
-
-def _along(along: Any) -> tuple[str, Sequence[Any]]:
-    """``WITH pgext_app AS (<statement>) `` and its arguments."""
-    if along is None:
-        return "", ()
-    if isinstance(along, tuple) and len(along) == 2 and isinstance(along[0], str):
-        sql, args = along[0], list(along[1])
-    else:
-        querystrings = getattr(along, "querystrings", None)
-        if not querystrings or len(querystrings) != 1:
-            raise InvalidChannel(
-                "along= takes one Piccolo insert/update/delete query or (sql, args)"
-            )
-        sql, args = querystrings[0].compile_string(engine_type="postgres")
-    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-    if head not in ("INSERT", "UPDATE", "DELETE"):
-        raise InvalidChannel(
-            "along= must be an INSERT, UPDATE or DELETE statement, got "
-            f"{head or 'nothing'!r}"
-        )
-    return f"WITH pgext_app AS ({sql}) ", args
-
-
-@functools.lru_cache(maxsize=64)
-def _renumber(sql: str, offset: int) -> str:
-    """Shift the ``$n`` placeholders of a pgext statement past ``offset``
-    user parameters."""
-    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
-
-
-_PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 class _HubSwitchboard:
@@ -178,15 +127,13 @@ class Hub:
         self._routes: dict[str, list[Subscription[Any]]] = {}
         self._durable: list[Subscription[Any]] = []
         self._pending_spills: dict[str, deque[tuple[str, int]]] = {}
-        self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
+        self.reads = ReadPool(self._connect_with_keepalive, query_timeout)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._switchboard = _HubSwitchboard(self)
         self._closed = False
-        # Durable delivery: outbox reads, and relay rounds taken straight
-        # from their wake-up.
-        self.outbox_reads = 0
-        self.pushed_rounds = 0
+        self.follower = Follower(
+            self.read_outbox, batch=batch, poll_interval=poll_interval
+        )
         # Unknown (None) until check_outbox() counts them.
         self.unnumbered_rows: int | None = None
 
@@ -222,7 +169,7 @@ class Hub:
         done, _ = await asyncio.wait({graceful}, timeout=1.0)
         if not done:
             graceful.cancel()
-            graceful.add_done_callback(_consume_result)
+            graceful.add_done_callback(consume_result)
 
     def _abort(self) -> None:
         """Terminate every connection the hub holds; what waited on one
@@ -230,9 +177,7 @@ class Hub:
         self._closed = True
         self.relay.abort()
         self.listener.abort()
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            pool.terminate()
+        self.reads.terminate()
         for task in list(self._tasks):
             task.cancel()
 
@@ -255,14 +200,7 @@ class Hub:
                 await task
         await self.relay.close()
         await self.listener.close()
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            try:
-                # A half-open connection would make a graceful close wait
-                # forever.
-                await asyncio.wait_for(pool.close(), 2)
-            except (asyncio.TimeoutError, Exception):
-                pool.terminate()
+        await self.reads.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(
@@ -278,61 +216,8 @@ class Hub:
             set_keepalive(conn, self.listener.check_interval)
         return conn
 
-    async def _reader(self) -> asyncpg.Pool:
-        """A private pool for reads that must not use the listener."""
-        if self._pool is None:
-            async with self._pool_lock:
-                if self._pool is None:
-
-                    async def connect(*args: Any, **kwargs: Any) -> Any:
-                        return await self._connect_with_keepalive()
-
-                    self._pool = await asyncpg.create_pool(
-                        connect=connect, min_size=0, max_size=4
-                    )
-        return self._pool
-
     async def _read(self, method: str, sql: str, *args: Any) -> Any:
-        """``conn.<method>(sql, *args)`` on the private pool."""
-
-        async def query(conn: Any) -> Any:
-            return await getattr(conn, method)(sql, *args)
-
-        return await self._on_reader(query)
-
-    async def _on_reader(self, operation: Callable[[Any], Awaitable[R]]) -> R:
-        """``operation(conn)`` on the private pool.  If it (or getting a
-        connection) takes longer than ``query_timeout``, a connection may be
-        half-open: the whole pool is dropped and a new one made on the next
-        read."""
-        pool = await self._reader()
-
-        async def run() -> R:
-            async with pool.acquire() as conn:
-                try:
-                    return await operation(conn)
-                except asyncpg.InternalClientError:
-                    # Its protocol state is broken: never hand it out again.
-                    conn.terminate()
-                    raise
-
-        task = asyncio.get_running_loop().create_task(run())
-        try:
-            done, _ = await asyncio.wait({task}, timeout=self.query_timeout)
-        except asyncio.CancelledError:
-            task.cancel()
-            task.add_done_callback(_consume_result)
-            raise
-        if done:
-            return task.result()
-        # Not wait_for: cancelling a query on a half-open connection waits
-        # for an answer that never comes.  Aborting the pool's connections
-        # ends the query; its task finishes on its own.
-        if self._pool is pool:
-            self._pool = None
-        pool.terminate()
-        task.add_done_callback(_consume_result)
-        raise asyncio.TimeoutError(f"no answer within {self.query_timeout}s")
+        return await self.reads.fetch(method, sql, *args)
 
     # -- publishing --
 
@@ -360,7 +245,7 @@ class Hub:
         if not isinstance(channel, Channel):
             raise InvalidChannel("publish needs a pgext.pubsub.Channel")
         text = channel.encode(payload)
-        prefix, args = _along(along)
+        prefix, args = publishing.along(along)
         try:
             if connection is not None:
                 await self._send(connection, channel, text, prefix, args)
@@ -384,6 +269,11 @@ class Hub:
                 f"publishing on {channel.name!r} failed: {error!r}"
             ) from error
 
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until durable messages published here are numbered and their
+        wake-up sent (useful before shutdown and in tests)."""
+        await self.relay.flush(timeout)
+
     async def _send(
         self,
         conn: Any,
@@ -392,35 +282,9 @@ class Hub:
         prefix: str = "",
         args: Sequence[Any] = (),
     ) -> None:
-        n = len(args)
-        try:
-            if channel.durable:
-                sql = INSERT_SQL if not prefix else _renumber(INSERT_SQL, n)
-                await conn.execute(prefix + sql, *args, channel.name, text)
-                self.relay.kick()
-                return
-            note = envelope.wrap(text)
-            if envelope.fits(note):
-                sql = NOTIFY_SQL if not prefix else _renumber(NOTIFY_SQL, n)
-                await conn.execute(prefix + sql, *args, channel.name, note)
-            else:
-                sql = SPILL_SQL if not prefix else _renumber(SPILL_SQL, n)
-                if prefix:
-                    # The spill statement has its own WITH: join the lists.
-                    sql = ", " + sql.strip().removeprefix("WITH")
-                await conn.execute(prefix + sql, *args, channel.name, text, time.time())
-        except asyncpg.UndefinedTableError as error:
-            if "pgext_" not in str(error):
-                raise  # the application's own statement (along=)
-            raise SchemaMissing(
-                "pgext pub/sub tables are missing: run the pub/sub migration "
-                "or pgext.pubsub.install_schema(engine)"
-            ) from error
-
-    async def flush(self, timeout: float = 10.0) -> None:
-        """Wait until durable messages published here are numbered and their
-        wake-up sent (useful before shutdown and in tests)."""
-        await self.relay.flush(timeout)
+        await publishing.send(conn, channel, text, prefix, args)
+        if channel.durable:
+            self.relay.kick()
 
     # -- subscribing --
 
@@ -530,7 +394,7 @@ class Hub:
                 ) from error
             subscription.last_id = int(head or 0)
         subscription._fetcher = self._spawn(
-            self._follow(subscription), "pgext-pubsub-durable"
+            self.follower.follow(subscription), "pgext-pubsub-durable"
         )
 
     async def _detach(self, subscription: Subscription[Any]) -> None:
@@ -641,9 +505,7 @@ class Hub:
         if self._closed or reason == "connection closed":
             return
         self.relay.drop_connection()
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            pool.terminate()
+        self.reads.terminate()
 
     def _on_reconnect(self, since: float, until: float, reason: str) -> None:
         channels = tuple(sorted(self._routes))
@@ -680,98 +542,7 @@ class Hub:
         async def read(conn: Any) -> tuple[list[OutboxRow], int]:
             return await read_outbox(conn, after, channels, size, upto)
 
-        return await self._on_reader(read)
-
-    async def _follow(self, subscription: Subscription[Any]) -> None:
-        """Deliver from the relay's wake-ups while they chain on from the
-        last position; read the outbox when they do not (a lost or too big
-        wake-up, a resume, a reconnect) and every ``poll_interval``."""
-        names = list(subscription.by_name)
-        delay = 0.05
-        while not subscription.closed:
-            subscription._wake.clear()
-            await subscription.mailbox.put_all_wait(self._take_pushed(subscription))
-            if subscription.stale:
-                after = subscription.last_id or 0
-                try:
-                    rows, reached = await self.read_outbox(after, names)
-                except Exception as error:
-                    # Whatever failed, a durable subscriber must not stop:
-                    # its position is kept, so it reads again from there.
-                    logger.warning("pgext pub/sub: outbox read failed: %r", error)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-                    continue
-                delay = 0.05
-                self.outbox_reads += 1
-                await subscription.mailbox.put_all_wait(
-                    self._decode_rows(subscription, rows)
-                )
-                subscription.last_id = max(after, reached)
-                if reached - after >= self.batch:
-                    continue  # more to read
-                subscription.stale = False
-            if subscription.pushed:
-                continue
-            try:
-                await asyncio.wait_for(subscription._wake.wait(), self.poll_interval)
-            except asyncio.TimeoutError:
-                subscription.stale = True
-
-    def _take_pushed(self, subscription: Subscription[Any]) -> list[Any]:
-        """Events of the wake-ups that carry their messages and continue
-        from the subscription's position; marks it stale at the first one
-        that does not."""
-        events: list[Any] = []
-        pushed = subscription.pushed
-        while pushed and not subscription.stale:
-            wake = pushed.popleft()
-            last_id = subscription.last_id or 0
-            if wake.last <= last_id:
-                continue
-            if wake.first != last_id + 1 or wake.payloads is None:
-                subscription.stale = True
-                break
-            assert wake.channels is not None
-            for offset, (channel, payload) in enumerate(
-                zip(wake.channels, wake.payloads, strict=True)
-            ):
-                if channel in subscription.by_name:
-                    event = subscription.decode(
-                        channel,
-                        None,
-                        payload,
-                        wake.first + offset,
-                        wake.published_at,
-                        None,
-                        payload,
-                    )
-                    if event is not None:
-                        events.append(event)
-            subscription.last_id = wake.last
-            self.pushed_rounds += 1
-        if subscription.stale:
-            pushed.clear()
-        return events
-
-    @staticmethod
-    def _decode_rows(
-        subscription: Subscription[Any], rows: list[OutboxRow]
-    ) -> list[Any]:
-        events = []
-        for row in rows:
-            event = subscription.decode(
-                row.channel,
-                None,
-                row.payload,
-                row.position,
-                row.published_at,
-                None,
-                row.payload,
-            )
-            if event is not None:
-                events.append(event)
-        return events
+        return await self.reads.run(read)
 
     async def oldest_position(self) -> int | None:
         """The first position still in the outbox (None: nothing retained)."""
@@ -819,8 +590,8 @@ class Hub:
             "durable_subscriptions": len(self._durable),
             "relay_rounds": self.relay.rounds,
             "relay_stamped": self.relay.stamped,
-            "outbox_reads": self.outbox_reads,
-            "pushed_rounds": self.pushed_rounds,
+            "outbox_reads": self.follower.outbox_reads,
+            "pushed_rounds": self.follower.pushed_rounds,
             "unnumbered_rows": self.unnumbered_rows,
         }
 

@@ -309,21 +309,21 @@ async def test_wake_ups_carry_small_messages_and_big_ones_are_read(
     # No polling during the test: every outbox read is one pgext chose.
     hub = Hub(ps_engine, poll_interval=60)
     async with hub, hub.subscribe(chan) as sub:
-        while hub.outbox_reads == 0:  # the subscription's first read
+        while hub.follower.outbox_reads == 0:  # the subscription's first read
             await asyncio.sleep(0.01)
-        reads = hub.outbox_reads
+        reads = hub.follower.outbox_reads
         for n in range(5):
             await hub.publish(chan, {"n": n})
             await hub.flush()
         small = [await sub.get(timeout=5) for _ in range(5)]
-        assert hub.pushed_rounds >= 5
-        assert hub.outbox_reads == reads, "no outbox read while up to date"
+        assert hub.follower.pushed_rounds >= 5
+        assert hub.follower.outbox_reads == reads, "no outbox read while up to date"
         big = "x" * 3000
         async with hub.engine.transaction():
             for n in range(5, 8):
                 await hub.publish(chan, {"n": n, "text": big})
         large = [await sub.get(timeout=5) for _ in range(3)]
-        assert hub.outbox_reads > reads
+        assert hub.follower.outbox_reads > reads
     got = small + large
     assert [e.data.n for e in got] == list(range(8))  # type: ignore[union-attr]
     ids = [e.id for e in got]  # type: ignore[union-attr]

@@ -102,7 +102,7 @@ async def test_half_open_link(
         before = {
             "listener": far.listener._conn,
             "relay": far.relay._conn,
-            "reader": far._pool,
+            "reader": far.reads.generation,
         }
         sent = [0]
 
@@ -141,7 +141,7 @@ async def test_half_open_link(
                 far.listener._conn is not before["listener"] and far.listener.connected
             ),
             "relay": lambda: far.relay._conn is not before["relay"],
-            "reader": lambda: far._pool is not before["reader"],
+            "reader": lambda: far.reads.generation != before["reader"],
         }
         for name in ports if kind == "all" else [kind]:
             noticed = await wait_for(replaced[name], BOUND + 5)

@@ -55,4 +55,5 @@ def test_durable_soak_loses_nothing(postgres_dsn: str, tmp_path: Path) -> None:
     assert report["reordered"] == 0, summary
     assert report["misnumbered"] == 0, summary
     assert report["subscriber_follow_task"] == "running", summary
+    assert report["publishes_hung"] == 0 and report["children_stuck"] == 0, summary
     assert run.returncode == 0, run.stderr[-3000:]

@@ -1,0 +1,96 @@
+"""The publishing statements: what ``Hub.publish`` sends, on which
+connection, and how an ``along=`` statement joins it in one round trip."""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from pgext.pubsub import envelope
+from pgext.pubsub.channel import Channel
+from pgext.pubsub.errors import InvalidChannel, SchemaMissing
+from pgext.pubsub.outbox import INSERT_SQL
+
+NOTIFY_SQL = "SELECT pg_notify($1, $2)"
+# Stores the body and notifies a reference to it in one round trip; the
+# reference envelope is built by the server from bound values.
+SPILL_SQL = """
+WITH spilled AS (
+    INSERT INTO pgext_spill (channel, payload) VALUES ($1, $2) RETURNING id
+)
+SELECT pg_notify($1, json_build_object('pgext', 1, 'ts', $3::float8,
+                                       'spill', spilled.id)::text)
+FROM spilled
+"""
+
+
+def along(along: Any) -> tuple[str, Sequence[Any]]:
+    """``WITH pgext_app AS (<statement>) `` and its arguments."""
+    if along is None:
+        return "", ()
+    if isinstance(along, tuple) and len(along) == 2 and isinstance(along[0], str):
+        sql, args = along[0], list(along[1])
+    else:
+        querystrings = getattr(along, "querystrings", None)
+        if not querystrings or len(querystrings) != 1:
+            raise InvalidChannel(
+                "along= takes one Piccolo insert/update/delete query or (sql, args)"
+            )
+        sql, args = querystrings[0].compile_string(engine_type="postgres")
+    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    if head not in ("INSERT", "UPDATE", "DELETE"):
+        raise InvalidChannel(
+            "along= must be an INSERT, UPDATE or DELETE statement, got "
+            f"{head or 'nothing'!r}"
+        )
+    return f"WITH pgext_app AS ({sql}) ", args
+
+
+@functools.lru_cache(maxsize=64)
+def renumber(sql: str, offset: int) -> str:
+    """Shift the ``$n`` placeholders of a pgext statement past ``offset``
+    user parameters."""
+    return PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+
+
+PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+async def send(
+    conn: Any,
+    channel: Channel[Any],
+    text: str,
+    prefix: str = "",
+    args: Sequence[Any] = (),
+) -> None:
+    """Run the publishing statement for ``text`` on ``conn``: an outbox
+    INSERT (durable), a NOTIFY, or a spill row and a NOTIFY of its id (too
+    big for NOTIFY); ``prefix``/``args`` put an ``along=`` statement first."""
+    n = len(args)
+    try:
+        if channel.durable:
+            sql = INSERT_SQL if not prefix else renumber(INSERT_SQL, n)
+            await conn.execute(prefix + sql, *args, channel.name, text)
+            return
+        note = envelope.wrap(text)
+        if envelope.fits(note):
+            sql = NOTIFY_SQL if not prefix else renumber(NOTIFY_SQL, n)
+            await conn.execute(prefix + sql, *args, channel.name, note)
+        else:
+            sql = SPILL_SQL if not prefix else renumber(SPILL_SQL, n)
+            if prefix:
+                # The spill statement has its own WITH: join the lists.
+                sql = ", " + sql.strip().removeprefix("WITH")
+            await conn.execute(prefix + sql, *args, channel.name, text, time.time())
+    except asyncpg.UndefinedTableError as error:
+        if "pgext_" not in str(error):
+            raise  # the application's own statement (along=)
+        raise SchemaMissing(
+            "pgext pub/sub tables are missing: run the pub/sub migration "
+            "or pgext.pubsub.install_schema(engine)"
+        ) from error
