@@ -34,6 +34,7 @@ from pgext.postgis.errors import (
     GeometryParseError,
     GeometryTypeMismatch,
     InvalidGeometry,
+    NonFiniteCoordinate,
     SRIDMismatch,
 )
 
@@ -100,9 +101,16 @@ def type_name(geometry: BaseGeometry) -> str:
 # -- parsing ------------------------------------------------------------------------
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON does not have.
+    raise NonFiniteCoordinate(f"coordinates must be finite numbers, got {name}")
+
+
 def _from_geojson_text(text: str) -> BaseGeometry:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except NonFiniteCoordinate:
+        raise
     except ValueError as error:
         raise GeometryParseError(f"invalid GeoJSON: {error}") from None
     return _from_geojson_mapping(data)
@@ -122,7 +130,15 @@ def _from_geojson_mapping(data: Any) -> BaseGeometry:
     if "crs" in data:
         data = {k: v for k, v in data.items() if k != "crs"}
     try:
-        geometry = shapely.from_geojson(json.dumps(data))
+        text = json.dumps(data, allow_nan=False)
+    except ValueError:
+        raise NonFiniteCoordinate(
+            "coordinates must be finite numbers, got NaN or Infinity"
+        ) from None
+    except TypeError as error:
+        raise GeometryParseError(f"invalid GeoJSON: {error}") from None
+    try:
+        geometry = shapely.from_geojson(text)
     except (shapely.errors.GEOSException, ValueError, TypeError) as error:
         raise GeometryParseError(f"invalid GeoJSON: {error}") from None
     return shapely.set_srid(geometry, srid)
@@ -177,12 +193,47 @@ def _from_text(text: str) -> BaseGeometry:
     return _from_wkt(stripped)
 
 
+def plain(number: Any) -> str:
+    """A coordinate as people write it: ``200.0``, ``nan``, not
+    ``np.float64(200.0)`` (numpy 2 reprs leak into f-strings of tuples)."""
+    return repr(float(number))
+
+
+def check_finite(geometry: BaseGeometry) -> BaseGeometry:
+    """Refuse NaN and +-Infinity in any ordinate (X, Y, Z or M).
+
+    An empty geometry has no coordinates and passes (``POINT EMPTY`` travels
+    as NaN NaN in WKB, but shapely reads that back as empty)."""
+    coords = shapely.get_coordinates(
+        geometry,
+        include_z=bool(shapely.has_z(geometry)),
+        include_m=bool(shapely.has_m(geometry)),
+    )
+    if coords.size and not np.isfinite(coords).all():
+        _raise_non_finite(coords[~np.isfinite(coords).all(axis=1)][0])
+    return geometry
+
+
+def _raise_non_finite(point: NDArray[np.float64]) -> None:
+    shown = ", ".join(plain(v) for v in point)
+    raise NonFiniteCoordinate(
+        f"coordinates must be finite numbers, got ({shown}); NaN and "
+        "Infinity cannot be stored or written as GeoJSON"
+    )
+
+
 def parse_geometry(value: Any) -> BaseGeometry:
     """Read ``value`` as a geometry, without any column's rules.
 
     The result carries the SRID that the input declared: EWKT and EWKB their
     own, GeoJSON always 4326 (RFC 7946), WKT/WKB/shapely without one 0.
+    Coordinates that are NaN or +-Infinity are refused
+    (:class:`~pgext.postgis.errors.NonFiniteCoordinate`) whatever the form.
     """
+    return check_finite(_parse(value))
+
+
+def _parse(value: Any) -> BaseGeometry:
     if isinstance(value, BaseGeometry):
         return value
     if isinstance(value, str):
@@ -230,8 +281,8 @@ def _check_range(geometry: BaseGeometry) -> None:
     if not (min_x >= -180 and max_x <= 180 and min_y >= -90 and max_y <= 90):
         raise CoordinateOutOfRange(
             "geography coordinates must be longitude in [-180, 180] and latitude "
-            f"in [-90, 90] (lon/lat order); got bounds ({min_x}, {min_y}, "
-            f"{max_x}, {max_y})"
+            f"in [-90, 90] (lon/lat order); got bounds ({plain(min_x)}, "
+            f"{plain(min_y)}, {plain(max_x)}, {plain(max_y)})"
         )
 
 
@@ -281,10 +332,13 @@ def _check_antipodal_edges(geometry: BaseGeometry) -> None:
         antipodal = (sums < _ANTIPODAL_TOLERANCE).all(axis=1)
         if antipodal.any():
             index = int(np.argmax(antipodal))
+            ends = [
+                "(" + ", ".join(plain(v) for v in coords[i]) + ")"
+                for i in (index, index + 1)
+            ]
             raise CoordinateOutOfRange(
-                "geography edge between antipodal points "
-                f"{tuple(coords[index])} and {tuple(coords[index + 1])} is "
-                "undefined (add a vertex between them)"
+                f"geography edge between antipodal points {ends[0]} and "
+                f"{ends[1]} is undefined (add a vertex between them)"
             )
 
 
@@ -297,6 +351,7 @@ def check_geometry(
     :class:`~pgext.postgis.errors.InvalidGeometry` naming ``column``.
     """
     try:
+        check_finite(geometry)
         geometry = _check_type(geometry, spec)
         srid = int(shapely.get_srid(geometry))
         if srid == 0:
@@ -339,6 +394,26 @@ def to_geometry(
     return check_geometry(geometry, spec, column)
 
 
+def _non_finite_rows(values: NDArray[np.object_]) -> NDArray[np.bool_]:
+    """Which geometries have a NaN/Infinity ordinate; Z and M are read only
+    from the geometries that have them (shapely fills absent ones with NaN)."""
+    bad = np.zeros(len(values), dtype=bool)
+    for subset, z, m in (
+        (np.ones(len(values), dtype=bool), False, False),
+        (shapely.has_z(values), True, False),
+        (shapely.has_m(values), False, True),
+    ):
+        if not subset.any():
+            continue
+        coords, owners = shapely.get_coordinates(
+            values[subset], include_z=z, include_m=m, return_index=True
+        )
+        finite = np.isfinite(coords).all(axis=1)
+        if not finite.all():
+            bad[np.flatnonzero(subset)[owners[~finite]]] = True
+    return bad
+
+
 def check_array(
     geometries: NDArray[np.object_], spec: GeometrySpec, column: str | None = None
 ) -> NDArray[np.object_]:
@@ -355,8 +430,13 @@ def check_array(
         try:
             check_geometry(geometries[position], spec, column)
         except InvalidGeometry as error:
-            raise type(error)(f"row {position}: {error.problem}", column) from None
-        raise kind(f"row {position}: rejected", column)  # pragma: no cover
+            raise type(error)(error.problem, column, position) from None
+        raise kind("rejected", column, position)  # pragma: no cover
+
+    # NaN/Infinity first: every other check below would misjudge them.
+    bad_rows = _non_finite_rows(values)
+    if bad_rows.any():
+        fail(NonFiniteCoordinate, bad_rows)
 
     type_ids = shapely.get_type_id(values)
     wanted = GEOMETRY_TYPES[spec.geometry_type]
@@ -392,7 +472,7 @@ def check_array(
                 _check_antipodal_edges(values[position])
             except InvalidGeometry as error:
                 row = int(np.flatnonzero(present)[position])
-                raise type(error)(f"row {row}: {error.problem}", column) from None
+                raise type(error)(error.problem, column, row) from None
     rings = type_ids == _LINEARRING_ID
     needs_srid = srids != spec.srid
     if not rings.any() and not needs_srid.any():
