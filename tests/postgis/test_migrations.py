@@ -194,8 +194,16 @@ MATRIX = [
         "SRID=4326;POINT(10 20)",
         ["(((location)::geography))", "(location)"],
     ),
-    # SRID: values transformed, the ::geography index dropped (3857 is not
-    # lon/lat); the default follows the model.
+    # spatial_index off: both of its indexes go.
+    (
+        'Geometry("Point", srid=4326, default="POINT(10 20)", spatial_index=False)',
+        "geometry(Point,4326)",
+        "SRID=4326;POINT(10 20)",
+        "SRID=4326;POINT(10 20)",
+        [],
+    ),
+    # SRID and spatial_index back on: values transformed, only the plain
+    # index (3857 is not lon/lat); the default follows the model.
     (
         'Geometry("Point", srid=3857, default="POINT(1 2)")',
         "geometry(Point,3857)",
