@@ -25,6 +25,7 @@ from pgext.postgis.errors import (
 from pgext.postgis.geojson import feature_collection, feature_collection_query
 from pgext.postgis.indexes import geography_index_ddl as _geography_index_ddl
 from pgext.postgis.measure import Area, D, Distance, InvalidUnit
+from pgext.postgis.migrations import SpatialMigrationError
 from pgext.postgis.migrations import alter_spatial_column as _alter_spatial_column
 from pgext.postgis.nearest import rewrite_nearest as _rewrite_nearest
 from pgext.postgis.pydantic import GeoJSON, geojson_type
@@ -65,6 +66,7 @@ __all__ = [
     "NonFiniteCoordinate",
     "SRIDMismatch",
     "SpatialColumn",
+    "SpatialMigrationError",
     "SpatialQueryError",
     "UnknownSRIDUnits",
     "UnsupportedOperation",

@@ -37,6 +37,7 @@ from typing import Any
 from piccolo.engine.finder import engine_finder
 
 from pgext import seam
+from pgext.errors import PgextError
 from pgext.identifiers import quote_ident
 from pgext.postgis.indexes import (
     create_geography_index_sql,
@@ -246,12 +247,13 @@ async def alter_spatial_column(manager: Any, alter_column: Any, backwards: bool)
         for sql in statements + restore:
             print(sql)
         return None
+    where = f"column {alter_column.db_column_name!r} of {alter_column.tablename!r}"
     for sql in statements:
-        await engine.run_querystring(_querystring(sql))
+        await _run(engine, sql, where, current, target)
 
     async def after() -> None:
         for sql in restore:
-            await engine.run_querystring(_querystring(sql))
+            await _run(engine, sql, where, current, target)
 
     return after if restore else None
 
@@ -303,6 +305,33 @@ async def _statements(
     elif had_geography_index and not wants_geography_index:
         statements.append(drop_geography_index_sql(table, schema, column))
     return statements, restore
+
+
+class SpatialMigrationError(PgextError):
+    """A spatial column change that the database refused (the migration's
+    transaction is rolled back).  The message names the column, the change,
+    the database's reason and the statement."""
+
+
+async def _run(
+    engine: Any, sql: str, where: str, current: ColumnType, target: ColumnType
+) -> None:
+    import asyncpg
+
+    try:
+        await engine.run_querystring(_querystring(sql))
+    except asyncpg.PostgresError as error:
+        hint = ""
+        if current.geometry_type == "Multi" + target.geometry_type:
+            hint = (
+                f" Rows whose {current.geometry_type} has several parts cannot "
+                f"become one {target.geometry_type}; split or drop them first."
+            )
+        raise SpatialMigrationError(
+            f"changing {where} from {current.sql} to {target.sql} failed: "
+            f"{error}.{hint} Nothing was changed (the migration rolled back). "
+            f"Statement: {sql}"
+        ) from error
 
 
 async def _default(engine: Any, qualified: str, column: str) -> str | None:

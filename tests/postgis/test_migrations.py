@@ -275,6 +275,42 @@ async def test_migration_matrix_forwards_and_backwards(
     await execute(postgres_dsn, "SELECT count(*) FROM spatial_ref_sys")
 
 
+async def test_a_refused_change_says_why_and_changes_nothing(
+    project: tuple[Path, dict[str, str]], postgres_dsn: str
+) -> None:
+    root, env = project
+    table = "pgx_io_mig_refused"
+    await fresh_app(postgres_dsn, table)
+    write_tables(root, '"MultiPoint", srid=4326', table)
+    piccolo(root, env, "new", APP, "--auto")
+    piccolo(root, env, "forwards", APP)
+    await execute(
+        postgres_dsn,
+        f"INSERT INTO {table} (name, location) "
+        "VALUES ('two parts', 'SRID=4326;MULTIPOINT(1 2, 3 4)')",
+    )
+    write_tables(root, '"Point", srid=4326', table)
+    piccolo(root, env, "new", APP, "--auto")
+    failed = subprocess.run(
+        [str(PICCOLO), "migrations", "forwards", APP],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert (
+        "changing column 'location' of 'pgx_io_mig_refused' from "
+        "geometry(MultiPoint,4326) to geometry(Point,4326) failed" in output
+    )
+    assert "several parts" in output and "rolled back" in output
+    column_type, values, _ = await column_state(postgres_dsn, table)
+    assert column_type == "geometry(MultiPoint,4326)"
+    assert values == ["SRID=4326;MULTIPOINT(1 2,3 4)"]
+
+
 def test_using_expressions() -> None:
     geog = ColumnType("geography", "Point", 4326, "XY")
     target = target_type(geog, {"dimension": "XYZ"})
