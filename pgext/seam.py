@@ -157,16 +157,22 @@ def install_column_value_hooks() -> None:
 
 
 def _getter(owner: type, name: str) -> Any:
-    """The function behind the property ``owner.name`` (the class's own)."""
-    return vars(owner)[name].fget
+    """The original function behind the property ``owner.name``."""
+    getter = vars(owner)[name].fget
+    return getattr(getter, "__pgext_original__", getter)
+
+
+def _wrap_property(owner: type, name: str, wrapper: Any) -> None:
+    """Replace the property ``owner.name`` by ``wrapper`` (once)."""
+    if getattr(vars(owner)[name].fget, "__pgext_original__", None) is None:
+        wrapper.__pgext_original__ = _getter(owner, name)
+        setattr(owner, name, property(wrapper))
 
 
 def _install_insert_row_numbers() -> None:
     from piccolo.query.methods.insert import Insert
 
     getter = _getter(Insert, "default_querystrings")
-    if getattr(getter, "__pgext_original__", None) is not None:
-        return
 
     def default_querystrings(self: Any) -> Any:
         try:
@@ -181,8 +187,7 @@ def _install_insert_row_numbers() -> None:
                     raise found.for_row(position) from None
             raise
 
-    default_querystrings.__pgext_original__ = getter  # type: ignore[attr-defined]
-    setattr(Insert, "default_querystrings", property(default_querystrings))  # noqa: B010
+    _wrap_property(Insert, "default_querystrings", default_querystrings)
 
 
 # ``MigrationManager._run_alter_columns`` acts only on the parameters Piccolo
@@ -244,8 +249,6 @@ def install_select_rewrite(hook: Any) -> None:
     if hook not in _SELECT_REWRITES:
         _SELECT_REWRITES.append(hook)
     getter = _getter(Select, "default_querystrings")
-    if getattr(getter, "__pgext_original__", None) is not None:
-        return
 
     def default_querystrings(self: Any) -> Any:
         for registered in _SELECT_REWRITES:
@@ -254,8 +257,7 @@ def install_select_rewrite(hook: Any) -> None:
                 return getter(replacement)
         return getter(self)
 
-    default_querystrings.__pgext_original__ = getter  # type: ignore[attr-defined]
-    setattr(Select, "default_querystrings", property(default_querystrings))  # noqa: B010
+    _wrap_property(Select, "default_querystrings", default_querystrings)
 
 
 @dataclass(frozen=True)
@@ -334,9 +336,7 @@ def select_querystring(select: Any) -> Any:
     """The compiled ``QueryString`` of ``select``, without rewrites."""
     from piccolo.query.methods.select import Select
 
-    getter = _getter(Select, "default_querystrings")
-    original = getattr(getter, "__pgext_original__", getter)
-    return original(select)[0]
+    return _getter(Select, "default_querystrings")(select)[0]
 
 
 # ``CreateIndex`` (used by ``create_table`` and by migrations that add a table
@@ -354,8 +354,6 @@ def install_create_index_hook(hook: Any) -> None:
     if hook not in _INDEX_DDL_HOOKS:
         _INDEX_DDL_HOOKS.append(hook)
     getter = _getter(CreateIndex, "postgres_ddl")
-    if getattr(getter, "__pgext_original__", None) is not None:
-        return
 
     def postgres_ddl(self: Any) -> Any:
         ddl = list(getter(self))
@@ -363,8 +361,7 @@ def install_create_index_hook(hook: Any) -> None:
             ddl.extend(registered(self.table, list(self.columns), self.if_not_exists))
         return ddl
 
-    postgres_ddl.__pgext_original__ = getter  # type: ignore[attr-defined]
-    setattr(CreateIndex, "postgres_ddl", property(postgres_ddl))  # noqa: B010
+    _wrap_property(CreateIndex, "postgres_ddl", postgres_ddl)
 
 
 def migration_is_preview(manager: Any) -> bool:

@@ -27,10 +27,11 @@ from pgext import seam
 from pgext.codecs import GC_PAUSE_MIN_ROWS, gc_paused
 from pgext.engine import PgextEngine
 from pgext.errors import InvalidValue
+from pgext.postgis.arrays import check_array
 from pgext.postgis.codec import encode_array
 from pgext.postgis.columns import SpatialColumn
 from pgext.postgis.errors import InvalidGeometry
-from pgext.postgis.values import check_array, to_geometry
+from pgext.postgis.values import to_geometry
 
 Progress = Callable[[int], None]
 Row = Mapping[str, Any] | Sequence[Any]

@@ -277,7 +277,7 @@ class DistanceStrategy:
             )
         number = float(value)
         if number != number or number in (float("inf"), float("-inf")):
-            raise InvalidUnit(f"a distance must be finite, got {value!r}")
+            raise InvalidUnit(f"a distance must be finite, got {number!r}")
         return number
 
     def to_metres(self, power: int = 1) -> float:

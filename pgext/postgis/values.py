@@ -11,8 +11,8 @@ Two steps, kept apart on purpose:
 * :func:`check_geometry` compares a geometry with a :class:`GeometrySpec` (the
   column's type, SRID, dimension and geography flag), gives SRID-less values
   the column's SRID and raises an :class:`~pgext.postgis.errors.InvalidGeometry`
-  naming the column otherwise.  :func:`check_array` is the same for a whole
-  numpy array at once (bulk load).
+  naming the column otherwise.  :func:`pgext.postgis.arrays.check_array` is
+  the same for a whole numpy array at once (bulk load).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ _TYPE_NAMES: Final[dict[int, str]] = {
     6: "MultiPolygon",
     7: "GeometryCollection",
 }
-_LINEARRING_ID: Final = 2
+LINEARRING_ID: Final = 2
 DIMENSIONS: Final[tuple[str, ...]] = ("XY", "XYZ", "XYM", "XYZM")
 GEOJSON_SRID: Final = 4326
 
@@ -255,10 +255,10 @@ def _parse(value: Any) -> BaseGeometry:
 # -- checking -----------------------------------------------------------------------
 
 
-def _check_type(geometry: BaseGeometry, spec: GeometrySpec) -> BaseGeometry:
+def check_type(geometry: BaseGeometry, spec: GeometrySpec) -> BaseGeometry:
     wanted = GEOMETRY_TYPES[spec.geometry_type]
     type_id = int(shapely.get_type_id(geometry))
-    if type_id == _LINEARRING_ID:
+    if type_id == LINEARRING_ID:
         # PostGIS has no LinearRing: it is stored as the LineString it is.
         text = shapely.to_wkt(geometry, rounding_precision=-1, output_dimension=4)
         geometry = shapely.set_srid(
@@ -320,7 +320,7 @@ def _linear_parts(geometry: BaseGeometry) -> list[BaseGeometry]:
     return parts
 
 
-def _check_antipodal_edges(geometry: BaseGeometry) -> None:
+def check_antipodal_edges(geometry: BaseGeometry) -> None:
     if int(shapely.get_type_id(geometry)) in (0, 4) or shapely.is_empty(geometry):
         return
     for line in _linear_parts(geometry):
@@ -352,7 +352,7 @@ def check_geometry(
     """
     try:
         check_finite(geometry)
-        geometry = _check_type(geometry, spec)
+        geometry = check_type(geometry, spec)
         srid = int(shapely.get_srid(geometry))
         if srid == 0:
             geometry = shapely.set_srid(geometry, spec.srid)
@@ -373,7 +373,7 @@ def check_geometry(
             )
         if spec.geography:
             _check_range(geometry)
-            _check_antipodal_edges(geometry)
+            check_antipodal_edges(geometry)
     except InvalidGeometry as error:
         if column is not None and error.column is None:
             raise error.for_column(column) from None
@@ -392,99 +392,6 @@ def to_geometry(
             raise error.for_column(column) from None
         raise
     return check_geometry(geometry, spec, column)
-
-
-def _non_finite_rows(values: NDArray[np.object_]) -> NDArray[np.bool_]:
-    """Which geometries have a NaN/Infinity ordinate; Z and M are read only
-    from the geometries that have them (shapely fills absent ones with NaN)."""
-    bad = np.zeros(len(values), dtype=bool)
-    for subset, z, m in (
-        (np.ones(len(values), dtype=bool), False, False),
-        (shapely.has_z(values), True, False),
-        (shapely.has_m(values), False, True),
-    ):
-        if not subset.any():
-            continue
-        coords, owners = shapely.get_coordinates(
-            values[subset], include_z=z, include_m=m, return_index=True
-        )
-        finite = np.isfinite(coords).all(axis=1)
-        if not finite.all():
-            bad[np.flatnonzero(subset)[owners[~finite]]] = True
-    return bad
-
-
-def check_array(
-    geometries: NDArray[np.object_], spec: GeometrySpec, column: str | None = None
-) -> NDArray[np.object_]:
-    """:func:`check_geometry` for a whole array, in a handful of shapely
-    calls (bulk load).  ``None`` entries stay ``None``; the first bad entry is
-    reported with its index."""
-    present = ~shapely.is_missing(geometries)
-    if not present.any():
-        return geometries
-    values = geometries[present]
-
-    def fail(kind: type[InvalidGeometry], index_mask: NDArray[np.bool_]) -> None:
-        position = int(np.flatnonzero(present)[np.argmax(index_mask)])
-        try:
-            check_geometry(geometries[position], spec, column)
-        except InvalidGeometry as error:
-            raise type(error)(error.problem, column, position) from None
-        raise kind("rejected", column, position)  # pragma: no cover
-
-    # NaN/Infinity first: every other check below would misjudge them.
-    bad_rows = _non_finite_rows(values)
-    if bad_rows.any():
-        fail(NonFiniteCoordinate, bad_rows)
-
-    type_ids = shapely.get_type_id(values)
-    wanted = GEOMETRY_TYPES[spec.geometry_type]
-    if wanted is not None:
-        ok = (type_ids == wanted) | (
-            (type_ids == _LINEARRING_ID) & (wanted == GEOMETRY_TYPES["LineString"])
-        )
-        if not ok.all():
-            fail(GeometryTypeMismatch, ~ok)
-    srids = shapely.get_srid(values)
-    bad_srid = (srids != 0) & (srids != spec.srid)
-    if bad_srid.any():
-        fail(SRIDMismatch, bad_srid)
-    empty = shapely.is_empty(values)
-    want_z = "Z" in spec.dimension
-    want_m = spec.dimension.endswith("M")
-    bad_dim = (shapely.has_z(values) != want_z) | (shapely.has_m(values) != want_m)
-    if bad_dim.any():
-        fail(DimensionMismatch, bad_dim)
-    if spec.geography:
-        bounds = shapely.bounds(values)
-        with np.errstate(invalid="ignore"):
-            bad = ~empty & ~(
-                (bounds[:, 0] >= -180)
-                & (bounds[:, 2] <= 180)
-                & (bounds[:, 1] >= -90)
-                & (bounds[:, 3] <= 90)
-            )
-        if bad.any():
-            fail(CoordinateOutOfRange, bad)
-        for position in np.flatnonzero(~empty & (type_ids != 0) & (type_ids != 4)):
-            try:
-                _check_antipodal_edges(values[position])
-            except InvalidGeometry as error:
-                row = int(np.flatnonzero(present)[position])
-                raise type(error)(error.problem, column, row) from None
-    rings = type_ids == _LINEARRING_ID
-    needs_srid = srids != spec.srid
-    if not rings.any() and not needs_srid.any():
-        return geometries
-    fixed = values.copy()
-    for index in np.flatnonzero(rings):
-        fixed[index] = _check_type(fixed[index], spec)
-    if needs_srid.any():
-        fixed = shapely.set_srid(fixed, spec.srid)
-    out = geometries.copy()
-    out[present] = fixed
-    return out
 
 
 def to_geojson(geometry: BaseGeometry) -> str:
