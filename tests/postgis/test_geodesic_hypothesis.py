@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from piccolo.columns import ForeignKey, Integer
 from piccolo.table import Table
-from shapely import Point
+from shapely import Point, box
 
 from pgext.engine import PgextEngine
 from pgext.postgis import Geography, Geometry
@@ -214,3 +214,80 @@ def test_dwithin_is_distance_at_most(
         )
 
     geo_loop.run_until_complete(run())
+
+
+class GeoShape(Table, tablename="pgx_geo_shape"):
+    geom = Geometry(srid=4326)
+    geog = Geography()
+
+
+@pytest.fixture(scope="module")
+def shape_loop(
+    geo_loop: asyncio.AbstractEventLoop,
+) -> Iterator[asyncio.AbstractEventLoop]:
+    engine = GeoSite._meta.db
+    geo_loop.run_until_complete(recreate_tables(engine, GeoShape))
+    yield geo_loop
+    geo_loop.run_until_complete(drop_tables(GeoShape))
+
+
+@SETTINGS
+@given(
+    corner=st.tuples(st.floats(-180, 177, **_finite), st.floats(-89, 86, **_finite)),
+    size=st.tuples(st.floats(0.01, 3, **_finite), st.floats(0.01, 3, **_finite)),
+    km=st.floats(0.1, 500, **_finite),
+)
+def test_area_length_and_buffer_agree_on_both_kinds(
+    shape_loop: asyncio.AbstractEventLoop,
+    corner: tuple[float, float],
+    size: tuple[float, float],
+    km: float,
+) -> None:
+    (x, y), (w, h) = corner, size
+    shape = box(x, y, x + w, y + h)
+    centre = Point(x, y)
+
+    async def run() -> None:
+        await GeoShape.delete(force=True)
+        await GeoShape.insert(
+            GeoShape(geom=shape, geog=shape), GeoShape(geom=centre, geog=centre)
+        )
+        rows = await GeoShape.select(
+            GeoShape.geom.area(alias="geom_area"),
+            GeoShape.geog.area(alias="geog_area"),
+            GeoShape.geom.perimeter(alias="geom_perimeter"),
+            GeoShape.geog.perimeter(alias="geog_perimeter"),
+            GeoShape.geom.buffer(D(km=km), alias="geom_zone"),
+            GeoShape.geog.buffer(D(km=km), alias="geog_zone"),
+        ).order_by(GeoShape.id)
+        async with GeoShape._meta.db.connection() as connection:
+            truth = await connection.fetchrow(
+                "SELECT ST_Area(g) AS area, ST_Perimeter(g) AS perimeter "
+                "FROM (SELECT ST_MakeEnvelope($1, $2, $3, $4, 4326)::geography AS g) s",
+                x,
+                y,
+                x + w,
+                y + h,
+            )
+            # The buffer's ring lies km from the centre, measured independently.
+            ring = [
+                await connection.fetchval(
+                    "SELECT max(ST_Distance(ST_MakePoint($1, $2)::geography, "
+                    "(d).geom::geography)) FROM ST_DumpPoints($3::geometry) AS d",
+                    x,
+                    y,
+                    zone,
+                )
+                for zone in (rows[1]["geom_zone"], rows[1]["geog_zone"])
+            ]
+        polygon = rows[0]
+        for kind in ("geom", "geog"):
+            assert polygon[f"{kind}_area"] == pytest.approx(truth["area"], rel=1e-9)
+            assert polygon[f"{kind}_perimeter"] == pytest.approx(
+                truth["perimeter"], rel=1e-9
+            )
+        # PostGIS buffers geography in a local projection: within 1 %.
+        for farthest in ring:
+            assert farthest == pytest.approx(km * 1000, rel=0.01)
+
+    shape_loop.run_until_complete(run())

@@ -201,3 +201,31 @@ async def test_knn_follows_the_spheroid_not_the_sphere(pg_engine: PgextEngine) -
         KnnAirport.geog.knn(Point(0, 0))
     )
     assert [r["code"] for r in rows] == ["north", "east"]
+
+
+async def test_knn_with_objects_first_and_offset(data: None) -> None:
+    # objects() and first() compile through the same Select: same rewrite.
+    nearest = (
+        await KnnShop.objects().order_by(KnnShop.location.knn(Point(0.4, 0))).first()
+    )
+    assert nearest is not None and nearest.name == "b"
+    rows = (
+        await KnnShop.select(KnnShop.name)
+        .where(KnnShop.name != "a")
+        .order_by(KnnShop.location.knn(Point(0, 0)))
+        .limit(2)
+        .offset(1)
+    )
+    assert [r["name"] for r in rows] == ["d", "c"]
+    # Rows without a location have no distance: a limited knn leaves them out.
+    await KnnShop.insert(KnnShop(name="nowhere", location=None))
+    rows = (
+        await KnnShop.select(KnnShop.name)
+        .order_by(KnnShop.location.knn(Point(0, 0)))
+        .limit(10)
+    )
+    assert [r["name"] for r in rows] == ["a", "b", "d", "c"]
+    rows = await KnnShop.select(KnnShop.name).order_by(
+        KnnShop.location.knn(Point(0, 0))
+    )
+    assert [r["name"] for r in rows] == ["a", "b", "d", "c", "nowhere"]
