@@ -286,8 +286,10 @@ def test_area_length_and_buffer_agree_on_both_kinds(
             assert polygon[f"{kind}_perimeter"] == pytest.approx(
                 truth["perimeter"], rel=1e-9
             )
-        # PostGIS buffers geography in a local projection: within 1 %.
+        # PostGIS buffers geography in a projection it picks for the place
+        # (UTM, polar LAEA, ...): the ring is off by up to ~1.9 % (measured
+        # worst where it switches projection, at |lat| = 70).
         for farthest in ring:
-            assert farthest == pytest.approx(km * 1000, rel=0.01)
+            assert farthest == pytest.approx(km * 1000, rel=0.025)
 
     shape_loop.run_until_complete(run())
