@@ -28,7 +28,9 @@ pgext version before this one created ("today's form").
   before (planar order in degrees, the wrong rows at high latitudes);
 * ``brute force ORDER BY ST_Distance(::geography)``: the truth, a full scan.
 
-pgext's knn rows are checked against the brute force (not timed).  The
+pgext's knn rows are checked against the brute force (not timed).  A last
+job times primary-key selects through Piccolo and raw asyncpg: Piccolo's own
+per-query cost, which dominates the ratios of sub-millisecond queries.  The
 ``EXPLAIN ANALYZE`` of pgext's two statements is written next to the
 results (``postgis_geodesic_explain.txt``).  Goal (issue 14): pgext within
 1.2x of the best raw form with its index.
@@ -116,6 +118,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
             return [
                 await _dwithin(ctx, raw, column, here, rows),
                 await _knn(ctx, raw, column, here, rows),
+                await _floor(ctx, raw, len(here)),
             ]
     finally:
         async with engine.connection() as connection:
@@ -282,6 +285,32 @@ async def _knn(
             "as the fastest index forms."
         ),
         repeat=ctx.size(5, 2),
+    )
+
+
+async def _floor(ctx: BenchContext, raw: Any, queries: int) -> JobResult:
+    """What any Piccolo select costs over raw asyncpg (the same number of
+    primary-key look-ups): the part of the ratios above that is not
+    pgext's SQL."""
+    sql = "SELECT id FROM bench_geo_point WHERE id = $1"
+
+    async def piccolo_pk() -> None:
+        for key in range(1, queries + 1):
+            await BenchGeoPoint.select(BenchGeoPoint.id).where(BenchGeoPoint.id == key)
+
+    async def raw_pk() -> None:
+        for key in range(1, queries + 1):
+            await raw.fetch(sql, key)
+
+    return await compare(
+        f"Piccolo's per-query floor: {queries} primary-key selects",
+        {"raw asyncpg": raw_pk, "Piccolo select (PgextEngine)": piccolo_pk},
+        baseline="raw asyncpg",
+        units=queries,
+        unit_name="query",
+        server=SERVER,
+        notes="No spatial SQL: the fixed cost of building and running a Piccolo query.",
+        repeat=ctx.size(20, 5),
     )
 
 
