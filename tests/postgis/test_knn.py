@@ -203,6 +203,41 @@ async def test_knn_follows_the_spheroid_not_the_sphere(pg_engine: PgextEngine) -
     assert [r["code"] for r in rows] == ["north", "east"]
 
 
+class KnnNad83(Table):
+    code = Varchar()
+    spot = Geometry("Point", srid=4269)  # NAD83: degrees, like 4326
+
+
+async def test_any_degree_srid_follows_the_same_rule(pg_engine: PgextEngine) -> None:
+    await recreate_tables(pg_engine, KnnNad83)
+    await KnnNad83.insert(
+        KnnNad83(code="north", spot=Point(0, 1.005)),
+        KnnNad83(code="east", spot=Point(1, 0)),
+    )
+    rows = await (
+        KnnNad83.select(KnnNad83.code, KnnNad83.spot.distance(Point(0, 0)))
+        .order_by(KnnNad83.spot.knn(Point(0, 0)))
+        .limit(2)
+    )
+    assert [r["code"] for r in rows] == ["north", "east"]
+    async with pg_engine.connection() as connection:
+        truth = await connection.fetch(
+            "SELECT ST_Distance(spot::geography, "
+            "ST_SetSRID(ST_MakePoint(0, 0), 4269)::geography) AS d "
+            "FROM knn_nad83 ORDER BY d"
+        )
+    assert [r["distance"] for r in rows] == [t["d"] for t in truth]
+    between = D(m=(truth[0]["d"] + truth[1]["d"]) / 2)  # ~111.1 and ~111.3 km
+    near = await KnnNad83.select(KnnNad83.code).where(
+        KnnNad83.spot.dwithin(Point(0, 0), between)
+    )
+    assert near == [{"code": "north"}]
+    plan = await _plan(
+        pg_engine, KnnNad83.select().order_by(KnnNad83.spot.knn(Point(0, 0))).limit(1)
+    )
+    assert plan.count("Index Scan using knn_nad83_spot_geog") == 2, plan
+
+
 async def test_knn_with_objects_first_and_offset(data: None) -> None:
     # objects() and first() compile through the same Select: same rewrite.
     nearest = (
