@@ -12,6 +12,7 @@ Verified against piccolo 1.38.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -133,6 +134,8 @@ def install_column_value_hooks() -> None:
     import piccolo.query.mixins as update_module
     import piccolo.table as insert_module
 
+    _install_insert_row_numbers()
+
     for module, hook_name in (
         (insert_module, _WRITE_HOOK),
         (update_module, _WRITE_HOOK),
@@ -145,13 +148,58 @@ def install_column_value_hooks() -> None:
             )
 
 
+# An INSERT of several rows builds every row's values in one go
+# (``Insert.default_querystrings`` reads ``row.querystring`` of each added
+# row), so a refused value does not know its row.  On such an error -- one
+# with ``for_row`` and no row yet -- the wrapper finds the first row that
+# fails on its own and re-raises the error naming it.  Only the failing path
+# pays for the search.
+
+
+def _getter(owner: type, name: str) -> Any:
+    """The original function behind the property ``owner.name``."""
+    getter = vars(owner)[name].fget
+    return getattr(getter, "__pgext_original__", getter)
+
+
+def _wrap_property(owner: type, name: str, wrapper: Any) -> None:
+    """Replace the property ``owner.name`` by ``wrapper`` (once)."""
+    if getattr(vars(owner)[name].fget, "__pgext_original__", None) is None:
+        wrapper.__pgext_original__ = _getter(owner, name)
+        setattr(owner, name, property(wrapper))
+
+
+def _install_insert_row_numbers() -> None:
+    from piccolo.query.methods.insert import Insert
+
+    getter = _getter(Insert, "default_querystrings")
+
+    def default_querystrings(self: Any) -> Any:
+        try:
+            return getter(self)
+        except Exception as error:
+            if getattr(error, "row", 0) is not None or not hasattr(error, "for_row"):
+                raise
+            for position, row in enumerate(self.add_delegate._add):
+                try:
+                    row.querystring  # noqa: B018 - builds (and checks) the values
+                except type(error) as found:
+                    raise found.for_row(position) from None
+            raise
+
+    _wrap_property(Insert, "default_querystrings", default_querystrings)
+
+
 # ``MigrationManager._run_alter_columns`` acts only on the parameters Piccolo
 # knows (null, length, index, default ...); a change of a custom column's own
 # parameters (a geometry's srid) is recorded in the migration but does
 # nothing.  ``install_alter_column_hook`` wraps that private method so each
 # hook sees every recorded ``AlterColumn`` first and can run its own DDL in the
 # migration's transaction.  A hook is ``async (manager, alter_column,
-# backwards) -> None``; ``alter_column`` has the public fields ``tablename``,
+# backwards) -> None | (async () -> None)``: what it returns runs after
+# Piccolo's own ALTERs (Piccolo drops a default when a column's class
+# changes and restores it only if the default changed too); ``alter_column``
+# has the public fields ``tablename``,
 # ``schema``, ``column_name``, ``db_column_name``, ``params``, ``old_params``,
 # ``column_class`` and ``old_column_class``.
 
@@ -168,13 +216,152 @@ def install_alter_column_hook(hook: Any) -> None:
         return
 
     async def _run_alter_columns(self: Any, backwards: bool = False) -> None:
+        after = []
         for alter_column in list(self.alter_columns.alter_columns):
             for registered in _ALTER_COLUMN_HOOKS:
-                await registered(self, alter_column, backwards)
+                then = await registered(self, alter_column, backwards)
+                if then is not None:
+                    after.append(then)
         await original(self, backwards=backwards)
+        for then in after:
+            await then()
 
     _run_alter_columns.__pgext_original__ = original  # type: ignore[attr-defined]
     setattr(MigrationManager, "_run_alter_columns", _run_alter_columns)  # noqa: B010
+
+
+# -- postgis: nearest-first queries and extra index DDL ------------------------------
+#
+# Exact geodesic KNN needs the LIMIT of the query it orders (see
+# ``pgext.postgis.nearest``), which an ``order_by`` expression never sees.
+# ``install_select_rewrite`` wraps ``Select.default_querystrings`` (which
+# ``Objects`` and ``first()`` go through too) so a registered hook may return
+# a replacement ``Select`` to compile instead; the hooks use only the helpers
+# below to read and derive queries.
+
+_SELECT_REWRITES: list[Any] = []
+
+
+def install_select_rewrite(hook: Any) -> None:
+    """Register ``hook(select) -> Select | None`` (idempotent)."""
+    from piccolo.query.methods.select import Select
+
+    if hook not in _SELECT_REWRITES:
+        _SELECT_REWRITES.append(hook)
+    getter = _getter(Select, "default_querystrings")
+
+    def default_querystrings(self: Any) -> Any:
+        for registered in _SELECT_REWRITES:
+            replacement = registered(self)
+            if replacement is not None:
+                return getter(replacement)
+        return getter(self)
+
+    _wrap_property(Select, "default_querystrings", default_querystrings)
+
+
+@dataclass(frozen=True)
+class SelectParts:
+    """What a rewrite hook may read of a ``Select``."""
+
+    order_by: list[tuple[tuple[Any, ...], bool]]  # (expressions, ascending)
+    limit: int | None
+    offset: int | None
+    plain: bool  # no DISTINCT, GROUP BY, HAVING or row locks
+
+
+def select_parts(select: Any) -> SelectParts:
+    limit = select.limit_delegate._limit
+    offset = select.offset_delegate._offset
+    return SelectParts(
+        order_by=[
+            (tuple(item.columns), bool(item.ascending))
+            for item in select.order_by_delegate._order_by.order_by_items
+        ],
+        limit=None if limit is None else int(limit.number),
+        offset=None if offset is None else int(offset.number),
+        plain=not (
+            select.distinct_delegate._distinct.enabled
+            or select.group_by_delegate._group_by
+            or select.having_delegate._where
+            or select.lock_rows_delegate._lock_rows
+        ),
+    )
+
+
+def derived_select(
+    select: Any,
+    *,
+    where: Any = None,
+    columns: Sequence[Any] | None = None,
+    order_by: Any = None,
+    limit: int | None = None,
+) -> Any:
+    """A new ``Select`` sharing ``select``'s delegates, with ``where`` added
+    to its filter and, when given, its own columns, order and limit (then
+    without offset and row locks: a subquery).  ``select`` is not changed."""
+    from piccolo.query.methods.select import Select
+    from piccolo.query.mixins import (
+        ColumnsDelegate,
+        LimitDelegate,
+        LockRowsDelegate,
+        OffsetDelegate,
+        OrderByDelegate,
+        WhereDelegate,
+    )
+
+    derived = Select(table=select.table)
+    for name in Select.__slots__:
+        if name.endswith("_delegate") or name == "exclude_secrets":
+            setattr(derived, name, getattr(select, name))
+    if where is not None:
+        derived.where_delegate = WhereDelegate()
+        if select.where_delegate._where is not None:
+            derived.where_delegate.where(select.where_delegate._where)
+        derived.where_delegate.where(where)
+    if columns is not None:
+        derived.columns_delegate = ColumnsDelegate()
+        derived.columns_delegate.columns(*columns)
+        derived.order_by_delegate = OrderByDelegate()
+        derived.order_by_delegate.order_by(order_by)
+        derived.limit_delegate = LimitDelegate()
+        if limit is not None:
+            derived.limit_delegate.limit(limit)
+        derived.offset_delegate = OffsetDelegate()
+        derived.lock_rows_delegate = LockRowsDelegate()
+    return derived
+
+
+def select_querystring(select: Any) -> Any:
+    """The compiled ``QueryString`` of ``select``, without rewrites."""
+    from piccolo.query.methods.select import Select
+
+    return _getter(Select, "default_querystrings")(select)[0]
+
+
+# ``CreateIndex`` (used by ``create_table`` and by migrations that add a table
+# or a column) emits one index per indexed column.  A hook registered here
+# may add statements after it: ``hook(table, columns, if_not_exists) ->
+# list[str]`` (pgext.postgis adds the ``::geography`` expression index of
+# lon/lat geometry columns).
+
+_INDEX_DDL_HOOKS: list[Any] = []
+
+
+def install_create_index_hook(hook: Any) -> None:
+    from piccolo.query.methods.create_index import CreateIndex
+
+    if hook not in _INDEX_DDL_HOOKS:
+        _INDEX_DDL_HOOKS.append(hook)
+    getter = _getter(CreateIndex, "postgres_ddl")
+
+    def postgres_ddl(self: Any) -> Any:
+        ddl = list(getter(self))
+        for registered in _INDEX_DDL_HOOKS:
+            ddl.extend(registered(self.table, list(self.columns), self.if_not_exists))
+        return ddl
+
+    _wrap_property(CreateIndex, "postgres_ddl", postgres_ddl)
 
 
 def migration_is_preview(manager: Any) -> bool:

@@ -4,7 +4,8 @@ codecs, value validation, bulk COPY, migrations and pydantic types.
 Importing this package registers the ``geometry``/``geography`` codecs with
 :mod:`pgext.codecs` (so every :class:`~pgext.engine.PgextEngine` connection
 speaks binary EWKB), the result hook that decodes results to shapely in bulk,
-the per-column value hooks and the migration hook of :mod:`pgext.seam`.
+the per-column value hooks, the migration hook, the nearest-first query
+rewrite and the ``::geography`` index DDL hook of :mod:`pgext.seam`.
 """
 
 from pgext import seam
@@ -18,11 +19,15 @@ from pgext.postgis.errors import (
     GeometryParseError,
     GeometryTypeMismatch,
     InvalidGeometry,
+    NonFiniteCoordinate,
     SRIDMismatch,
 )
 from pgext.postgis.geojson import feature_collection, feature_collection_query
+from pgext.postgis.indexes import geography_index_ddl as _geography_index_ddl
 from pgext.postgis.measure import Area, D, Distance, InvalidUnit
+from pgext.postgis.migrations import SpatialMigrationError
 from pgext.postgis.migrations import alter_spatial_column as _alter_spatial_column
+from pgext.postgis.nearest import rewrite_nearest as _rewrite_nearest
 from pgext.postgis.pydantic import GeoJSON, geojson_type
 from pgext.postgis.queries import order_by_knn
 from pgext.postgis.query_errors import (
@@ -39,6 +44,8 @@ from pgext.postgis.values import GeometrySpec, parse_geometry, to_geometry
 _codec.install()
 seam.install_column_value_hooks()
 seam.install_alter_column_hook(_alter_spatial_column)
+seam.install_select_rewrite(_rewrite_nearest)
+seam.install_create_index_hook(_geography_index_ddl)
 
 __all__ = [
     "Area",
@@ -56,8 +63,10 @@ __all__ = [
     "InvalidRelatePattern",
     "InvalidTile",
     "InvalidUnit",
+    "NonFiniteCoordinate",
     "SRIDMismatch",
     "SpatialColumn",
+    "SpatialMigrationError",
     "SpatialQueryError",
     "UnknownSRIDUnits",
     "UnsupportedOperation",

@@ -27,10 +27,11 @@ from pgext import seam
 from pgext.codecs import GC_PAUSE_MIN_ROWS, gc_paused
 from pgext.engine import PgextEngine
 from pgext.errors import InvalidValue
+from pgext.postgis.arrays import check_array
 from pgext.postgis.codec import encode_array
 from pgext.postgis.columns import SpatialColumn
 from pgext.postgis.errors import InvalidGeometry
-from pgext.postgis.values import check_array, to_geometry
+from pgext.postgis.values import to_geometry
 
 Progress = Callable[[int], None]
 Row = Mapping[str, Any] | Sequence[Any]
@@ -75,7 +76,7 @@ def _spatial_values(
         try:
             array[index] = to_geometry(array[index], column.spec, name)
         except InvalidGeometry as error:
-            raise type(error)(f"row {offset + index}: {error.problem}", name) from None
+            raise type(error)(error.problem, name, offset + int(index)) from None
     try:
         checked = check_array(array, column.spec, name)
     except InvalidGeometry as error:
@@ -84,11 +85,11 @@ def _spatial_values(
 
 
 def _shift_row(error: InvalidGeometry, offset: int) -> InvalidGeometry:
-    problem = error.problem
-    if offset and problem.startswith("row "):
-        number, _, rest = problem[4:].partition(":")
-        problem = f"row {int(number) + offset}:{rest}"
-    return type(error)(problem, error.column)
+    # check_array numbers rows within the batch; the caller wants the
+    # position in everything it passed.
+    if error.row is None:
+        return error
+    return error.for_row(error.row + offset)
 
 
 def _transpose(batch: list[Row], columns: list[Column]) -> list[Sequence[Any]]:

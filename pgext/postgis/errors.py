@@ -16,19 +16,32 @@ class InvalidGeometry(InvalidValue):
 
     :ivar column: the column's name, or ``None`` when the check ran without
         one (the codec, a free-standing :func:`~pgext.postgis.values.parse_geometry`).
-    :ivar problem: what is wrong, without the column prefix.
+    :ivar row: the 0-based position of the value among the rows written in
+        one call (``insert`` of several rows, ``copy_rows``/``copy_columns``),
+        or ``None``.
+    :ivar problem: what is wrong, without the column and row prefix.
     """
 
-    def __init__(self, problem: str, column: str | None = None) -> None:
+    def __init__(
+        self, problem: str, column: str | None = None, row: int | None = None
+    ) -> None:
         self.column = column
+        self.row = row
         self.problem = problem
-        prefix = f"column {column!r}: " if column else ""
+        where = [f"column {column!r}"] if column else []
+        if row is not None:
+            where.append(f"row {row}")
+        prefix = ", ".join(where) + ": " if where else ""
         super().__init__(prefix + problem)
 
     def for_column(self, column: str) -> InvalidGeometry:
         """The same error, naming ``column`` (for checks that ran before the
         column was known)."""
-        return type(self)(self.problem, column)
+        return type(self)(self.problem, column, self.row)
+
+    def for_row(self, row: int) -> InvalidGeometry:
+        """The same error, naming the position of the row it came from."""
+        return type(self)(self.problem, self.column, row)
 
 
 class GeometryParseError(InvalidGeometry):
@@ -45,6 +58,12 @@ class SRIDMismatch(InvalidGeometry):
 
 class DimensionMismatch(InvalidGeometry):
     """XY for an XYZ column, M for a column without M, and so on."""
+
+
+class NonFiniteCoordinate(InvalidGeometry):
+    """A coordinate that is NaN or +-Infinity: PostGIS would store it (NaN
+    even turns a point into ``POINT EMPTY`` in WKB) and GeoJSON cannot
+    carry it, so it is refused wherever a geometry enters."""
 
 
 class CoordinateOutOfRange(InvalidGeometry):

@@ -254,7 +254,7 @@ def _number(value: Any, what: str, integer: bool = False) -> float | int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpatialQueryError(f"{what} must be a number, got {value!r}")
     if not math.isfinite(value):
-        raise SpatialQueryError(f"{what} must be finite, got {value!r}")
+        raise SpatialQueryError(f"{what} must be finite, got {float(value)!r}")
     return value
 
 

@@ -88,7 +88,7 @@ def _number(value: Any, what: str) -> float:
         raise InvalidUnit(f"{what} must be a number, got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):
-        raise InvalidUnit(f"{what} must be finite, got {value!r}")
+        raise InvalidUnit(f"{what} must be finite, got {number!r}")
     return number
 
 

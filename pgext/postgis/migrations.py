@@ -15,7 +15,12 @@ a spatial column does -- and turns such a change into
 
 run in the migration's transaction, forwards and backwards.  The column's
 current type is read from the catalogue, so it works whatever subset of the
-parameters changed.  Nothing here reads or writes ``spatial_ref_sys`` or
+parameters changed.  Around the ALTER, the column's default is taken off and
+put back converted the same way (Postgres would otherwise try to cast it
+implicitly, which fails from geography to geometry), and the ``::geography``
+expression index of lon/lat geometry columns (:mod:`pgext.postgis.indexes`)
+is dropped and rebuilt, or only dropped when the column stops being lon/lat
+geometry.  Nothing here reads or writes ``spatial_ref_sys`` or
 PostGIS's views.
 
 :func:`create_postgis` is a raw step for a migration that creates the
@@ -32,7 +37,14 @@ from typing import Any
 from piccolo.engine.finder import engine_finder
 
 from pgext import seam
+from pgext.errors import PgextError
 from pgext.identifiers import quote_ident
+from pgext.postgis.indexes import (
+    create_geography_index_sql,
+    drop_geography_index_sql,
+    geography_index_name,
+    is_lonlat_geometry,
+)
 from pgext.postgis.values import DIMENSIONS, normalise_geometry_type
 
 SPATIAL_PARAMS = ("srid", "geometry_type", "dimension")
@@ -52,6 +64,19 @@ FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped
 """
+
+# Piccolo's DDL writes ``DEFAULT null``, which Postgres keeps as a typed
+# NULL: ``NULL::geography``.  ALTER ... TYPE re-casts the default with an
+# implicit cast, and geography -> geometry has none, so the default is taken
+# off for the ALTER and put back converted like the values.
+_DEFAULT_SQL = """
+SELECT pg_get_expr(d.adbin, d.adrelid) AS expression
+FROM pg_catalog.pg_attrdef d
+JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+WHERE d.adrelid = to_regclass($1) AND a.attname = $2
+"""
+
+_INDEX_EXISTS_SQL = "SELECT to_regclass($1) IS NOT NULL AS present"
 
 _SUBTYPE = re.compile(r"^([A-Za-z]+?)(ZM|Z|M)?$")
 
@@ -97,7 +122,13 @@ def target_type(current: ColumnType, params: dict[str, Any]) -> ColumnType:
 
 def using_expression(column: str, current: ColumnType, target: ColumnType) -> str:
     """The ``USING`` expression converting ``current`` values to ``target``."""
-    expression = quote_ident(column)
+    return convert_expression(quote_ident(column), current, target)
+
+
+def convert_expression(sql: str, current: ColumnType, target: ColumnType) -> str:
+    """``sql`` (a value of type ``current``: the column, or its default)
+    converted to ``target``."""
+    expression = sql
     if current.base == "geography":
         expression = f"{expression}::geometry"
     if target.dimension != current.dimension:
@@ -157,9 +188,7 @@ def _querystring(sql: str, *args: Any) -> Any:
     return QueryString(template, *args)
 
 
-async def alter_spatial_column(
-    manager: Any, alter_column: Any, backwards: bool
-) -> None:
+async def alter_spatial_column(manager: Any, alter_column: Any, backwards: bool) -> Any:
     """Migration hook: run the ALTER for a changed srid/subtype/dimension,
     or for a switch between ``Geometry`` and ``Geography``."""
     from pgext.postgis.columns import SpatialColumn
@@ -177,14 +206,16 @@ async def alter_spatial_column(
         alter_column.params if backwards else alter_column.old_params
     )
     if column_class is None or not issubclass(column_class, SpatialColumn):
-        return
+        return None
     switches_base = (
         old_class is not None
         and issubclass(old_class, SpatialColumn)
         and old_class.sql_type != column_class.sql_type
     )
-    if not switches_base and not any(name in params for name in SPATIAL_PARAMS):
-        return
+    if not switches_base and not any(
+        name in params for name in (*SPATIAL_PARAMS, "spatial_index")
+    ):
+        return None
     engine = engine_finder()
     if engine is None:
         raise RuntimeError("no Piccolo engine found for the migration")
@@ -192,7 +223,7 @@ async def alter_spatial_column(
         engine, alter_column.tablename, alter_column.schema, alter_column.db_column_name
     )
     if current is None:
-        return
+        return None
     target = replace(target_type(current, params), base=column_class.sql_type)
     if switches_base:
         # Piccolo runs its own ALTER for a class change, building the new
@@ -207,19 +238,120 @@ async def alter_spatial_column(
             srid=target.srid,
             dimension=target.dimension,
         )
-    if target == current:
-        return
-    sql = alter_sql(
-        alter_column.tablename,
-        alter_column.schema,
-        alter_column.db_column_name,
-        current,
-        target,
+    statements, restore = await _statements(
+        engine, alter_column, current, target, params.get("spatial_index")
     )
+    if "default" in params:
+        restore = []  # Piccolo sets the new default itself
     if seam.migration_is_preview(manager):
-        print(sql)
-        return
-    await engine.run_querystring(_querystring(sql))
+        for sql in statements + restore:
+            print(sql)
+        return None
+    where = f"column {alter_column.db_column_name!r} of {alter_column.tablename!r}"
+    for sql in statements:
+        await _run(engine, sql, where, current, target)
+
+    async def after() -> None:
+        for sql in restore:
+            await _run(engine, sql, where, current, target)
+
+    return after if restore else None
+
+
+async def _statements(
+    engine: Any,
+    alter_column: Any,
+    current: ColumnType,
+    target: ColumnType,
+    spatial_index: Any,
+) -> tuple[list[str], list[str]]:
+    """The DDL of one spatial column change, in order, and the statement
+    that restores the default once Piccolo has run its own ALTERs."""
+    table, schema = alter_column.tablename, alter_column.schema
+    column = alter_column.db_column_name
+    qualified = (
+        f"{quote_ident(schema)}.{quote_ident(table)}" if schema else quote_ident(table)
+    )
+    alter = f"ALTER TABLE {qualified} ALTER COLUMN {quote_ident(column)}"
+    had_geography_index = await _exists(
+        engine, geography_index_name(table, column), schema
+    )
+    if spatial_index is None:
+        # Unchanged: keep what the column has (Piccolo's plain index).
+        piccolo_index = f"{table}_{alter_column.column_name}"
+        spatial_index = had_geography_index or await _exists(
+            engine, piccolo_index, schema
+        )
+    wants_geography_index = bool(spatial_index) and is_lonlat_geometry(
+        target.base == "geography", target.srid
+    )
+    statements: list[str] = []
+    restore: list[str] = []
+    if target != current:
+        # The expression index cannot survive an SRID leaving lon/lat (the
+        # cast would fail); it is rebuilt below when still wanted.
+        if had_geography_index:
+            statements.append(drop_geography_index_sql(table, schema, column))
+            had_geography_index = False
+        default = await _default(engine, qualified, column)
+        if default is not None:
+            statements.append(f"{alter} DROP DEFAULT")
+        statements.append(alter_sql(table, schema, column, current, target))
+        if default is not None:
+            converted = convert_expression(f"({default})", current, target)
+            restore.append(f"{alter} SET DEFAULT {converted}")
+    if wants_geography_index and not had_geography_index:
+        statements.append(create_geography_index_sql(table, schema, column))
+    elif had_geography_index and not wants_geography_index:
+        statements.append(drop_geography_index_sql(table, schema, column))
+    return statements, restore
+
+
+class SpatialMigrationError(PgextError):
+    """A spatial column change that the database refused (the migration's
+    transaction is rolled back).  The message names the column, the change,
+    the database's reason and the statement."""
+
+
+async def _run(
+    engine: Any, sql: str, where: str, current: ColumnType, target: ColumnType
+) -> None:
+    import asyncpg
+
+    try:
+        await engine.run_querystring(_querystring(sql))
+    except asyncpg.PostgresError as error:
+        hint = ""
+        if current.geometry_type == "Multi" + target.geometry_type:
+            hint = (
+                f" Rows whose {current.geometry_type} has several parts cannot "
+                f"become one {target.geometry_type}; split or drop them first."
+            )
+        raise SpatialMigrationError(
+            f"changing {where} from {current.sql} to {target.sql} failed: "
+            f"{error}.{hint} Nothing was changed (the migration rolled back). "
+            f"Statement: {sql}"
+        ) from error
+
+
+async def _default(engine: Any, qualified: str, column: str) -> str | None:
+    """The column's default expression, or None when it has none (or only
+    Piccolo's typed NULL)."""
+    rows = await engine.run_querystring(_querystring(_DEFAULT_SQL, qualified, column))
+    if not rows or rows[0]["expression"] is None:
+        return None
+    expression = str(rows[0]["expression"])
+    if expression.upper().startswith("NULL"):
+        return None
+    return expression
+
+
+async def _exists(engine: Any, index: str, schema: str | None) -> bool:
+    name = (
+        f"{quote_ident(schema)}.{quote_ident(index)}" if schema else quote_ident(index)
+    )
+    rows = await engine.run_querystring(_querystring(_INDEX_EXISTS_SQL, name))
+    return bool(rows and rows[0]["present"])
 
 
 async def create_postgis() -> None:

@@ -27,14 +27,14 @@ any SQL runs.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from piccolo.columns import Column
 from piccolo.querystring import QueryString
 
-from pgext import seam
 from pgext.postgis import functions
 from pgext.postgis.measure import Distance
+from pgext.postgis.nearest import KnnOrder, knn_order, order_by_knn
 from pgext.postgis.operands import (
     SpatialInfo,
     SpatialWhere,
@@ -46,42 +46,19 @@ from pgext.postgis.query_errors import InvalidRelatePattern, SpatialQueryError
 from pgext.postgis.sql import (
     BOX_KNN,
     DISTANCE_FILTERS,
-    KNN,
     PREDICATES,
     distance_strategy,
     render,
 )
 
 if TYPE_CHECKING:
-    from piccolo.query.methods.select import Select
-
     from pgext.postgis.functions import SpatialFunction
 
-Q = TypeVar("Q", bound="Select[Any]")
+# KnnOrder and order_by_knn live in pgext.postgis.nearest; this module has
+# always been where users import them from.
+__all__ = ["KnnOrder", "SpatialQueries", "order_by_knn"]
 
 _DE9IM = re.compile(r"^[TF*012]{9}$")
-
-
-class KnnOrder(QueryString):
-    """``column <-> other``: an ``order_by`` expression, nearest first.
-
-    Piccolo derives joins from the Columns of ``order_by`` but not from
-    expressions there, so ordering by a *joined* table's column needs
-    :func:`order_by_knn` (or that column in ``select``/``where``).
-    """
-
-
-def order_by_knn(query: Q, expression: QueryString, *, ascending: bool = True) -> Q:
-    """``query.order_by(expression)``, plus what makes Piccolo join the
-    tables of the columns inside it.
-
-    The joined columns are appended to the same ``ORDER BY`` item as
-    tie-breakers: Piccolo then emits their ``LEFT JOIN``, and rows at equal
-    distance merely get a stable order.
-    """
-    joined = [c for c in expression.columns if seam.column_call_chain(c)]
-    unique = list({id(c): c for c in joined}.values())
-    return query.order_by(expression, *unique, ascending=ascending)
 
 
 class SpatialQueries:
@@ -218,15 +195,17 @@ class SpatialQueries:
     # -- ordering ---------------------------------------------------------------------
 
     def knn(self, other: Any) -> KnnOrder:
-        """``self <-> other`` for ``order_by``: with a GiST index and a
-        ``limit`` the nearest rows come straight from the index.
+        """Nearest first, for ``order_by``; with a ``limit`` the rows come
+        from the spatial index.
 
-        Geography orders by distance on the sphere; geometry by distance in
-        its SRID's plane, which for lon/lat data is degrees (a close but not
-        exact order; re-check with ``distance()`` when it matters)."""
+        Projected geometry orders by planar distance (``<->``).  Geography
+        and lon/lat geometry order by the exact geodesic distance, the one
+        ``distance()`` returns (see :mod:`pgext.postgis.nearest`)."""
         info = self._spatial()
-        template, args = render(KNN.template, a=self._column(), b=operand(other, info))
-        return KnnOrder(template, *args)
+        # SRID 0 has no unit at all: planar is all it can mean.
+        geographic = not info.is_geography and info.srid != 0
+        cast = distance_strategy(info).cast if geographic else None
+        return knn_order(self._column(), info, other, cast)
 
     def box_knn(self, other: Any) -> KnnOrder:
         """``self <#> other``: distance between bounding boxes (geometry)."""

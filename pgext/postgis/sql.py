@@ -15,9 +15,11 @@ Distance strategy (how ``dwithin``/``distance_*``/``distance()`` measure):
   :class:`Distance` is sent in metres.
 * **geometry with a geographic SRID** (4326 and other lon/lat systems):
   degrees are no distance unit, so both sides are cast to ``geography`` and
-  compared in metres.  The plain GiST index on the geometry column does not
-  serve ``geom::geography``; for large tables create an expression index:
-  ``CREATE INDEX ON t USING gist ((geom::geography))``.
+  compared in metres, exactly as on a geography column.  The plain GiST
+  index on the geometry column does not serve ``geom::geography``; pgext
+  creates an expression index on it next to the plain one
+  (:mod:`pgext.postgis.indexes`), and ``knn`` orders by the same geodesic
+  distance (:mod:`pgext.postgis.nearest`).
 * **projected geometry** (3857, UTM, state plane ...): distances are in the
   SRID's linear unit, so a :class:`Distance` is divided by metres-per-unit of
   that unit.  Known SRIDs are built in; others are read once from
@@ -277,7 +279,7 @@ class DistanceStrategy:
             )
         number = float(value)
         if number != number or number in (float("inf"), float("-inf")):
-            raise InvalidUnit(f"a distance must be finite, got {value!r}")
+            raise InvalidUnit(f"a distance must be finite, got {number!r}")
         return number
 
     def to_metres(self, power: int = 1) -> float:

@@ -11,8 +11,8 @@ Two steps, kept apart on purpose:
 * :func:`check_geometry` compares a geometry with a :class:`GeometrySpec` (the
   column's type, SRID, dimension and geography flag), gives SRID-less values
   the column's SRID and raises an :class:`~pgext.postgis.errors.InvalidGeometry`
-  naming the column otherwise.  :func:`check_array` is the same for a whole
-  numpy array at once (bulk load).
+  naming the column otherwise.  :func:`pgext.postgis.arrays.check_array` is
+  the same for a whole numpy array at once (bulk load).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pgext.postgis.errors import (
     GeometryParseError,
     GeometryTypeMismatch,
     InvalidGeometry,
+    NonFiniteCoordinate,
     SRIDMismatch,
 )
 
@@ -58,7 +59,7 @@ _TYPE_NAMES: Final[dict[int, str]] = {
     6: "MultiPolygon",
     7: "GeometryCollection",
 }
-_LINEARRING_ID: Final = 2
+LINEARRING_ID: Final = 2
 DIMENSIONS: Final[tuple[str, ...]] = ("XY", "XYZ", "XYM", "XYZM")
 GEOJSON_SRID: Final = 4326
 
@@ -100,9 +101,16 @@ def type_name(geometry: BaseGeometry) -> str:
 # -- parsing ------------------------------------------------------------------------
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON does not have.
+    raise NonFiniteCoordinate(f"coordinates must be finite numbers, got {name}")
+
+
 def _from_geojson_text(text: str) -> BaseGeometry:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except NonFiniteCoordinate:
+        raise
     except ValueError as error:
         raise GeometryParseError(f"invalid GeoJSON: {error}") from None
     return _from_geojson_mapping(data)
@@ -122,7 +130,15 @@ def _from_geojson_mapping(data: Any) -> BaseGeometry:
     if "crs" in data:
         data = {k: v for k, v in data.items() if k != "crs"}
     try:
-        geometry = shapely.from_geojson(json.dumps(data))
+        text = json.dumps(data, allow_nan=False)
+    except ValueError:
+        raise NonFiniteCoordinate(
+            "coordinates must be finite numbers, got NaN or Infinity"
+        ) from None
+    except TypeError as error:
+        raise GeometryParseError(f"invalid GeoJSON: {error}") from None
+    try:
+        geometry = shapely.from_geojson(text)
     except (shapely.errors.GEOSException, ValueError, TypeError) as error:
         raise GeometryParseError(f"invalid GeoJSON: {error}") from None
     return shapely.set_srid(geometry, srid)
@@ -177,12 +193,47 @@ def _from_text(text: str) -> BaseGeometry:
     return _from_wkt(stripped)
 
 
+def plain(number: Any) -> str:
+    """A coordinate as people write it: ``200.0``, ``nan``, not
+    ``np.float64(200.0)`` (numpy 2 reprs leak into f-strings of tuples)."""
+    return repr(float(number))
+
+
+def check_finite(geometry: BaseGeometry) -> BaseGeometry:
+    """Refuse NaN and +-Infinity in any ordinate (X, Y, Z or M).
+
+    An empty geometry has no coordinates and passes (``POINT EMPTY`` travels
+    as NaN NaN in WKB, but shapely reads that back as empty)."""
+    coords = shapely.get_coordinates(
+        geometry,
+        include_z=bool(shapely.has_z(geometry)),
+        include_m=bool(shapely.has_m(geometry)),
+    )
+    if coords.size and not np.isfinite(coords).all():
+        _raise_non_finite(coords[~np.isfinite(coords).all(axis=1)][0])
+    return geometry
+
+
+def _raise_non_finite(point: NDArray[np.float64]) -> None:
+    shown = ", ".join(plain(v) for v in point)
+    raise NonFiniteCoordinate(
+        f"coordinates must be finite numbers, got ({shown}); NaN and "
+        "Infinity cannot be stored or written as GeoJSON"
+    )
+
+
 def parse_geometry(value: Any) -> BaseGeometry:
     """Read ``value`` as a geometry, without any column's rules.
 
     The result carries the SRID that the input declared: EWKT and EWKB their
     own, GeoJSON always 4326 (RFC 7946), WKT/WKB/shapely without one 0.
+    Coordinates that are NaN or +-Infinity are refused
+    (:class:`~pgext.postgis.errors.NonFiniteCoordinate`) whatever the form.
     """
+    return check_finite(_parse(value))
+
+
+def _parse(value: Any) -> BaseGeometry:
     if isinstance(value, BaseGeometry):
         return value
     if isinstance(value, str):
@@ -204,10 +255,10 @@ def parse_geometry(value: Any) -> BaseGeometry:
 # -- checking -----------------------------------------------------------------------
 
 
-def _check_type(geometry: BaseGeometry, spec: GeometrySpec) -> BaseGeometry:
+def check_type(geometry: BaseGeometry, spec: GeometrySpec) -> BaseGeometry:
     wanted = GEOMETRY_TYPES[spec.geometry_type]
     type_id = int(shapely.get_type_id(geometry))
-    if type_id == _LINEARRING_ID:
+    if type_id == LINEARRING_ID:
         # PostGIS has no LinearRing: it is stored as the LineString it is.
         text = shapely.to_wkt(geometry, rounding_precision=-1, output_dimension=4)
         geometry = shapely.set_srid(
@@ -230,8 +281,8 @@ def _check_range(geometry: BaseGeometry) -> None:
     if not (min_x >= -180 and max_x <= 180 and min_y >= -90 and max_y <= 90):
         raise CoordinateOutOfRange(
             "geography coordinates must be longitude in [-180, 180] and latitude "
-            f"in [-90, 90] (lon/lat order); got bounds ({min_x}, {min_y}, "
-            f"{max_x}, {max_y})"
+            f"in [-90, 90] (lon/lat order); got bounds ({plain(min_x)}, "
+            f"{plain(min_y)}, {plain(max_x)}, {plain(max_y)})"
         )
 
 
@@ -269,7 +320,7 @@ def _linear_parts(geometry: BaseGeometry) -> list[BaseGeometry]:
     return parts
 
 
-def _check_antipodal_edges(geometry: BaseGeometry) -> None:
+def check_antipodal_edges(geometry: BaseGeometry) -> None:
     if int(shapely.get_type_id(geometry)) in (0, 4) or shapely.is_empty(geometry):
         return
     for line in _linear_parts(geometry):
@@ -281,10 +332,13 @@ def _check_antipodal_edges(geometry: BaseGeometry) -> None:
         antipodal = (sums < _ANTIPODAL_TOLERANCE).all(axis=1)
         if antipodal.any():
             index = int(np.argmax(antipodal))
+            ends = [
+                "(" + ", ".join(plain(v) for v in coords[i]) + ")"
+                for i in (index, index + 1)
+            ]
             raise CoordinateOutOfRange(
-                "geography edge between antipodal points "
-                f"{tuple(coords[index])} and {tuple(coords[index + 1])} is "
-                "undefined (add a vertex between them)"
+                f"geography edge between antipodal points {ends[0]} and "
+                f"{ends[1]} is undefined (add a vertex between them)"
             )
 
 
@@ -297,7 +351,8 @@ def check_geometry(
     :class:`~pgext.postgis.errors.InvalidGeometry` naming ``column``.
     """
     try:
-        geometry = _check_type(geometry, spec)
+        check_finite(geometry)
+        geometry = check_type(geometry, spec)
         srid = int(shapely.get_srid(geometry))
         if srid == 0:
             geometry = shapely.set_srid(geometry, spec.srid)
@@ -318,7 +373,7 @@ def check_geometry(
             )
         if spec.geography:
             _check_range(geometry)
-            _check_antipodal_edges(geometry)
+            check_antipodal_edges(geometry)
     except InvalidGeometry as error:
         if column is not None and error.column is None:
             raise error.for_column(column) from None
@@ -337,74 +392,6 @@ def to_geometry(
             raise error.for_column(column) from None
         raise
     return check_geometry(geometry, spec, column)
-
-
-def check_array(
-    geometries: NDArray[np.object_], spec: GeometrySpec, column: str | None = None
-) -> NDArray[np.object_]:
-    """:func:`check_geometry` for a whole array, in a handful of shapely
-    calls (bulk load).  ``None`` entries stay ``None``; the first bad entry is
-    reported with its index."""
-    present = ~shapely.is_missing(geometries)
-    if not present.any():
-        return geometries
-    values = geometries[present]
-
-    def fail(kind: type[InvalidGeometry], index_mask: NDArray[np.bool_]) -> None:
-        position = int(np.flatnonzero(present)[np.argmax(index_mask)])
-        try:
-            check_geometry(geometries[position], spec, column)
-        except InvalidGeometry as error:
-            raise type(error)(f"row {position}: {error.problem}", column) from None
-        raise kind(f"row {position}: rejected", column)  # pragma: no cover
-
-    type_ids = shapely.get_type_id(values)
-    wanted = GEOMETRY_TYPES[spec.geometry_type]
-    if wanted is not None:
-        ok = (type_ids == wanted) | (
-            (type_ids == _LINEARRING_ID) & (wanted == GEOMETRY_TYPES["LineString"])
-        )
-        if not ok.all():
-            fail(GeometryTypeMismatch, ~ok)
-    srids = shapely.get_srid(values)
-    bad_srid = (srids != 0) & (srids != spec.srid)
-    if bad_srid.any():
-        fail(SRIDMismatch, bad_srid)
-    empty = shapely.is_empty(values)
-    want_z = "Z" in spec.dimension
-    want_m = spec.dimension.endswith("M")
-    bad_dim = (shapely.has_z(values) != want_z) | (shapely.has_m(values) != want_m)
-    if bad_dim.any():
-        fail(DimensionMismatch, bad_dim)
-    if spec.geography:
-        bounds = shapely.bounds(values)
-        with np.errstate(invalid="ignore"):
-            bad = ~empty & ~(
-                (bounds[:, 0] >= -180)
-                & (bounds[:, 2] <= 180)
-                & (bounds[:, 1] >= -90)
-                & (bounds[:, 3] <= 90)
-            )
-        if bad.any():
-            fail(CoordinateOutOfRange, bad)
-        for position in np.flatnonzero(~empty & (type_ids != 0) & (type_ids != 4)):
-            try:
-                _check_antipodal_edges(values[position])
-            except InvalidGeometry as error:
-                row = int(np.flatnonzero(present)[position])
-                raise type(error)(f"row {row}: {error.problem}", column) from None
-    rings = type_ids == _LINEARRING_ID
-    needs_srid = srids != spec.srid
-    if not rings.any() and not needs_srid.any():
-        return geometries
-    fixed = values.copy()
-    for index in np.flatnonzero(rings):
-        fixed[index] = _check_type(fixed[index], spec)
-    if needs_srid.any():
-        fixed = shapely.set_srid(fixed, spec.srid)
-    out = geometries.copy()
-    out[present] = fixed
-    return out
 
 
 def to_geojson(geometry: BaseGeometry) -> str:

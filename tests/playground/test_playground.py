@@ -62,6 +62,19 @@ def test_readme_command_runs_the_examples(tmp_path: Path) -> None:
         assert not port_open(port), f"port {port} still open after exit"
 
 
+@pytest.mark.parametrize(("size", "venues"), [("small", "2,000"), ("medium", "10,000")])
+def test_the_tutorial_holds_on_more_data(
+    tmp_path: Path, size: str, venues: str
+) -> None:
+    """The tutorial's claims (nearest first in the order of the distances it
+    prints, equal to a raw full sort, ...) hold beyond the tiny data the
+    other tests use; large runs in the benchmarks' time, not CI's."""
+    output = run("--size", size, "--run-examples", home=tmp_path)
+    found = _EXAMPLES.search(output)
+    assert found and int(found.group(1)) == _examples_in_tutorial(), output[-3000:]
+    assert f"venues: {venues} / {venues} rows" in output
+
+
 async def test_twice_in_a_row_on_given_servers(
     tmp_path: Path, postgres_dsn: str, timescale_config: dict[str, Any]
 ) -> None:

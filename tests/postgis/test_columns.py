@@ -99,8 +99,17 @@ async def test_ddl_creates_typed_columns_and_gist_indexes(
         "SELECT indexdef FROM pg_indexes WHERE tablename = 'pgx_io_columns_place'"
     )
     gist = [row["indexdef"] for row in indexes if "USING gist" in row["indexdef"]]
-    indexed = sorted(d.split("(")[-1].rstrip(")").strip('"') for d in gist)
-    assert indexed == ["anything", "outline", "point", "zone"]
+    indexed = sorted(d.split("USING gist ")[-1] for d in gist)
+    # Lon/lat geometry columns also get the ::geography expression index
+    # that dwithin/knn use; projected, SRID-less and geography ones do not.
+    assert indexed == [
+        "(((anything)::geography))",
+        "(((point)::geography))",
+        "(anything)",
+        "(outline)",
+        "(point)",
+        "(zone)",
+    ]
 
 
 class IoColumnsDefault(Table, tablename="pgx_io_columns_default"):

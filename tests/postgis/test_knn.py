@@ -153,12 +153,114 @@ async def test_generated_sql_uses_the_spatial_index(
         KnnAirport.geog.dwithin(Point(0, 51), D(km=50))
     )
     assert "Index Scan using knn_airport_geog" in await _plan(pg_engine, airports)
-    # SRID 4326 geometry is measured through ::geography; an expression index
-    # on that cast (as the docs recommend) serves it.
-    async with pg_engine.connection() as connection:
-        await connection.execute(
-            "CREATE INDEX knn_shop_location_geog ON knn_shop "
-            "USING gist ((location::geography))"
-        )
+    # SRID 4326 geometry is measured through ::geography; the expression
+    # index pgext creates next to the plain one serves dwithin and knn.
     shops = KnnShop.select().where(KnnShop.location.dwithin(Point(0, 0), D(km=5)))
     assert "knn_shop_location_geog" in await _plan(pg_engine, shops)
+    nearest = KnnShop.select().order_by(KnnShop.location.knn(Point(0, 0))).limit(2)
+    plan = await _plan(pg_engine, nearest)
+    # Two index scans: the candidates' KNN order and the radius filter.
+    assert plan.count("Index Scan using knn_shop_location_geog") == 2, plan
+    airports_near = (
+        KnnAirport.select().order_by(KnnAirport.geog.knn(Point(0, 51))).limit(1)
+    )
+    plan = await _plan(pg_engine, airports_near)
+    assert plan.count("Index Scan using knn_airport_geog") == 2, plan
+
+
+async def test_knn_follows_the_spheroid_not_the_sphere(pg_engine: PgextEngine) -> None:
+    # One degree of latitude at the equator is ~110.6 km on the spheroid and
+    # one of longitude ~111.3 km; on a sphere both are ~111.2 km.  So from
+    # (0, 0), "north" at 1.005 deg is nearer on the spheroid but farther on
+    # the sphere than "east" at 1 deg: PostGIS's geography <-> (sphere)
+    # orders them the other way round.
+    await recreate_tables(pg_engine, KnnAirport)
+    await KnnAirport.insert(
+        KnnAirport(code="north", geog=Point(0, 1.005)),
+        KnnAirport(code="east", geog=Point(1, 0)),
+    )
+    async with pg_engine.connection() as connection:
+        sphere_first = await connection.fetchval(
+            "SELECT code FROM knn_airport ORDER BY geog <-> 'POINT(0 0)'::geography "
+            "LIMIT 1"
+        )
+        spheroid = await connection.fetch(
+            "SELECT code FROM knn_airport "
+            "ORDER BY ST_Distance(geog, 'POINT(0 0)'::geography)"
+        )
+    assert sphere_first == "east"
+    assert [r["code"] for r in spheroid] == ["north", "east"]
+    for limit in (1, 2):
+        rows = (
+            await KnnAirport.select(KnnAirport.code)
+            .order_by(KnnAirport.geog.knn(Point(0, 0)))
+            .limit(limit)
+        )
+        assert [r["code"] for r in rows] == ["north", "east"][:limit]
+    rows = await KnnAirport.select(KnnAirport.code).order_by(
+        KnnAirport.geog.knn(Point(0, 0))
+    )
+    assert [r["code"] for r in rows] == ["north", "east"]
+
+
+class KnnNad83(Table):
+    code = Varchar()
+    spot = Geometry("Point", srid=4269)  # NAD83: degrees, like 4326
+
+
+async def test_any_degree_srid_follows_the_same_rule(pg_engine: PgextEngine) -> None:
+    await recreate_tables(pg_engine, KnnNad83)
+    await KnnNad83.insert(
+        KnnNad83(code="north", spot=Point(0, 1.005)),
+        KnnNad83(code="east", spot=Point(1, 0)),
+    )
+    rows = await (
+        KnnNad83.select(KnnNad83.code, KnnNad83.spot.distance(Point(0, 0)))
+        .order_by(KnnNad83.spot.knn(Point(0, 0)))
+        .limit(2)
+    )
+    assert [r["code"] for r in rows] == ["north", "east"]
+    async with pg_engine.connection() as connection:
+        truth = await connection.fetch(
+            "SELECT ST_Distance(spot::geography, "
+            "ST_SetSRID(ST_MakePoint(0, 0), 4269)::geography) AS d "
+            "FROM knn_nad83 ORDER BY d"
+        )
+    assert [r["distance"] for r in rows] == [t["d"] for t in truth]
+    between = D(m=(truth[0]["d"] + truth[1]["d"]) / 2)  # ~111.1 and ~111.3 km
+    near = await KnnNad83.select(KnnNad83.code).where(
+        KnnNad83.spot.dwithin(Point(0, 0), between)
+    )
+    assert near == [{"code": "north"}]
+    plan = await _plan(
+        pg_engine, KnnNad83.select().order_by(KnnNad83.spot.knn(Point(0, 0))).limit(1)
+    )
+    assert plan.count("Index Scan using knn_nad83_spot_geog") == 2, plan
+
+
+async def test_knn_with_objects_first_and_offset(data: None) -> None:
+    # objects() and first() compile through the same Select: same rewrite.
+    nearest = (
+        await KnnShop.objects().order_by(KnnShop.location.knn(Point(0.4, 0))).first()
+    )
+    assert nearest is not None and nearest.name == "b"
+    rows = (
+        await KnnShop.select(KnnShop.name)
+        .where(KnnShop.name != "a")
+        .order_by(KnnShop.location.knn(Point(0, 0)))
+        .limit(2)
+        .offset(1)
+    )
+    assert [r["name"] for r in rows] == ["d", "c"]
+    # Rows without a location have no distance: a limited knn leaves them out.
+    await KnnShop.insert(KnnShop(name="nowhere", location=None))
+    rows = (
+        await KnnShop.select(KnnShop.name)
+        .order_by(KnnShop.location.knn(Point(0, 0)))
+        .limit(10)
+    )
+    assert [r["name"] for r in rows] == ["a", "b", "d", "c"]
+    rows = await KnnShop.select(KnnShop.name).order_by(
+        KnnShop.location.knn(Point(0, 0))
+    )
+    assert [r["name"] for r in rows] == ["a", "b", "d", "c", "nowhere"]

@@ -152,87 +152,163 @@ async def fresh_app(dsn: str, table: str) -> None:
     await execute(dsn, f"DELETE FROM migration WHERE app_name = '{APP}'")
 
 
-async def test_auto_migrations_create_and_really_alter(
+async def default_value(dsn: str, table: str) -> str | None:
+    """What the column's DEFAULT produces (inserted, read, rolled back)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        async with connection.transaction():
+            value = await connection.fetchval(
+                f"INSERT INTO {table} (name) VALUES ('default') "
+                "RETURNING ST_AsEWKT(location::geometry, 3)"
+            )
+            raise _Rollback(value)
+    except _Rollback as rollback:
+        return rollback.value
+    finally:
+        await connection.close()
+
+
+class _Rollback(Exception):
+    def __init__(self, value: str | None) -> None:
+        self.value = value
+
+
+# The matrix: each state is (column declaration, type in the database, the
+# stored value of the row inserted in the first state, the default's value,
+# the gist index expressions).  Every step changes one or two of base type,
+# subtype, SRID and dimension; the first state has a default so each step
+# also shows the default surviving (and converted).
+MATRIX = [
+    (
+        'Geography("Point", default="POINT(10 20)")',
+        "geography(Point,4326)",
+        "SRID=4326;POINT(10 20)",
+        "SRID=4326;POINT(10 20)",
+        ["(location)"],
+    ),
+    # The issue's failing case: Geography -> Geometry with a default.
+    (
+        'Geometry("Point", srid=4326, default="POINT(10 20)")',
+        "geometry(Point,4326)",
+        "SRID=4326;POINT(10 20)",
+        "SRID=4326;POINT(10 20)",
+        ["(((location)::geography))", "(location)"],
+    ),
+    # spatial_index off: both of its indexes go.
+    (
+        'Geometry("Point", srid=4326, default="POINT(10 20)", spatial_index=False)',
+        "geometry(Point,4326)",
+        "SRID=4326;POINT(10 20)",
+        "SRID=4326;POINT(10 20)",
+        [],
+    ),
+    # SRID and spatial_index back on: values transformed, only the plain
+    # index (3857 is not lon/lat); the default follows the model.
+    (
+        'Geometry("Point", srid=3857, default="POINT(1 2)")',
+        "geometry(Point,3857)",
+        "SRID=3857;POINT(1113194.908 2273030.927)",
+        "SRID=3857;POINT(1 2)",
+        ["(location)"],
+    ),
+    # Subtype and dimension together.
+    (
+        'Geometry("MultiPoint", srid=3857, dimension="XYZ", '
+        'default="MULTIPOINT(1 2 3)")',
+        "geometry(MultiPointZ,3857)",
+        "SRID=3857;MULTIPOINT(1113194.908 2273030.927 0)",
+        "SRID=3857;MULTIPOINT(1 2 3)",
+        ["(location)"],
+    ),
+    # Projected geometry straight to geography: base and SRID at once.
+    (
+        'Geography("Point", default="POINT(10 20)")',
+        "geography(Point,4326)",
+        "SRID=4326;POINT(10 20)",
+        "SRID=4326;POINT(10 20)",
+        ["(location)"],
+    ),
+]
+
+
+async def assert_state(dsn: str, table: str, state: int) -> None:
+    _, column_type, value, default, indexes = MATRIX[state]
+    found_type, values, found_indexes = await column_state(dsn, table)
+    assert found_type == column_type, state
+    assert values == [value], state
+    assert sorted(i.split("USING gist ")[-1] for i in found_indexes) == indexes, state
+    assert await default_value(dsn, table) == default, state
+
+
+async def test_migration_matrix_forwards_and_backwards(
     project: tuple[Path, dict[str, str]], postgres_dsn: str
 ) -> None:
     root, env = project
-    await fresh_app(postgres_dsn, TABLE)
-
-    write_tables(root, '"Point", srid=4326')
+    table = "pgx_io_mig_matrix"
+    await fresh_app(postgres_dsn, table)
+    first = MATRIX[0][0]
+    (root / APP / "tables.py").write_text(TABLES.format(table=table, column=first))
     piccolo(root, env, "new", APP, "--auto")
     folder = root / APP / "piccolo_migrations"
     (migration,) = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
-    text = migration.read_text()
-    assert "from pgext.postgis.columns import Geometry" in text
-    assert '"srid": 4326' in text and '"geometry_type": "Point"' in text
+    assert "from pgext.postgis.columns import Geography" in migration.read_text()
     piccolo(root, env, "forwards", APP)
-    column_type, _, indexes = await column_state(postgres_dsn)
-    assert column_type == "geometry(Point,4326)"
-    assert len(indexes) == 1 and "(location)" in indexes[0]
-    assert "No changes detected" in piccolo(root, env, "new", APP, "--auto")
-
     await execute(
         postgres_dsn,
-        f"INSERT INTO {TABLE} (name, location) VALUES ('a', 'SRID=4326;POINT(10 20)')",
+        f"INSERT INTO {table} (name, location) VALUES ('a', 'SRID=4326;POINT(10 20)')",
     )
-
-    # srid: the values are transformed, not relabelled.
-    write_tables(root, '"Point", srid=3857')
-    piccolo(root, env, "new", APP, "--auto")
-    piccolo(root, env, "forwards", APP)
-    column_type, values, indexes = await column_state(postgres_dsn)
-    assert column_type == "geometry(Point,3857)"
-    assert values == ["SRID=3857;POINT(1113194.908 2273030.927)"]
-    assert len(indexes) == 1
+    await assert_state(postgres_dsn, table, 0)
+    # Write every later migration first, then run them in one go: forwards
+    # transforms the row through every state; backwards is checked step by step.
+    for declaration, *_ in MATRIX[1:]:
+        (root / APP / "tables.py").write_text(
+            TABLES.format(table=table, column=declaration)
+        )
+        piccolo(root, env, "new", APP, "--auto")
     assert "No changes detected" in piccolo(root, env, "new", APP, "--auto")
-
-    # dimension and subtype together.
-    write_tables(root, '"MultiPoint", srid=3857, dimension="XYZ"')
-    piccolo(root, env, "new", APP, "--auto")
     piccolo(root, env, "forwards", APP)
-    column_type, values, _ = await column_state(postgres_dsn)
-    assert column_type == "geometry(MultiPointZ,3857)"
-    assert values == ["SRID=3857;MULTIPOINT(1113194.908 2273030.927 0)"]
-
-    # Backwards, one step at a time.
-    piccolo(root, env, "backwards", APP, "--auto_agree=True")
-    column_type, values, _ = await column_state(postgres_dsn)
-    assert column_type == "geometry(Point,3857)"
-    assert values == ["SRID=3857;POINT(1113194.908 2273030.927)"]
-    piccolo(root, env, "backwards", APP, "--auto_agree=True")
-    column_type, values, _ = await column_state(postgres_dsn)
-    assert column_type == "geometry(Point,4326)"
-    assert values == ["SRID=4326;POINT(10 20)"]
+    await assert_state(postgres_dsn, table, len(MATRIX) - 1)
+    for state in reversed(range(len(MATRIX) - 1)):
+        piccolo(root, env, "backwards", APP, "--auto_agree=True")
+        await assert_state(postgres_dsn, table, state)
     # Never touched PostGIS's own objects.
     await execute(postgres_dsn, "SELECT count(*) FROM spatial_ref_sys")
 
 
-async def test_switch_between_geometry_and_geography(
+async def test_a_refused_change_says_why_and_changes_nothing(
     project: tuple[Path, dict[str, str]], postgres_dsn: str
 ) -> None:
     root, env = project
-    table = "pgx_io_mig_switch"
+    table = "pgx_io_mig_refused"
     await fresh_app(postgres_dsn, table)
-    write_tables(root, '"Point", srid=3857', table)
+    write_tables(root, '"MultiPoint", srid=4326', table)
     piccolo(root, env, "new", APP, "--auto")
     piccolo(root, env, "forwards", APP)
     await execute(
         postgres_dsn,
         f"INSERT INTO {table} (name, location) "
-        "VALUES ('a', 'SRID=3857;POINT(1113194.908 2273030.927)')",
+        "VALUES ('two parts', 'SRID=4326;MULTIPOINT(1 2, 3 4)')",
     )
-    write_tables(root, '"Point"', table, kind="Geography")
+    write_tables(root, '"Point", srid=4326', table)
     piccolo(root, env, "new", APP, "--auto")
-    piccolo(root, env, "forwards", APP)
-    column_type, values, indexes = await column_state(postgres_dsn, table)
-    assert column_type == "geography(Point,4326)"
-    assert values == ["SRID=4326;POINT(10 20)"]
-    assert len(indexes) == 1
-    assert "No changes detected" in piccolo(root, env, "new", APP, "--auto")
-    piccolo(root, env, "backwards", APP, "--auto_agree=True")
+    failed = subprocess.run(
+        [str(PICCOLO), "migrations", "forwards", APP],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert (
+        "changing column 'location' of 'pgx_io_mig_refused' from "
+        "geometry(MultiPoint,4326) to geometry(Point,4326) failed" in output
+    )
+    assert "several parts" in output and "rolled back" in output
     column_type, values, _ = await column_state(postgres_dsn, table)
-    assert column_type == "geometry(Point,3857)"
-    assert values == ["SRID=3857;POINT(1113194.908 2273030.927)"]
+    assert column_type == "geometry(MultiPoint,4326)"
+    assert values == ["SRID=4326;MULTIPOINT(1 2,3 4)"]
 
 
 def test_using_expressions() -> None:

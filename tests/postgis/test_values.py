@@ -14,6 +14,7 @@ from piccolo.table import Table
 
 from pgext.engine import PgextEngine
 from pgext.postgis import Geography, Geometry
+from pgext.postgis.arrays import check_array
 from pgext.postgis.errors import (
     CoordinateOutOfRange,
     DimensionMismatch,
@@ -24,7 +25,6 @@ from pgext.postgis.errors import (
 )
 from pgext.postgis.values import (
     GeometrySpec,
-    check_array,
     check_geometry,
     parse_geometry,
     to_geometry,
