@@ -1,4 +1,5 @@
-"""Every ```python block of docs/*.md runs, in order, as a test.
+"""Every ```python block of docs/*.md and of the tutorial (package data of
+``pgext.playground``) runs, in order, as a test.
 
 A document names the servers its examples need in a first-line comment such
 as ``<!-- servers: postgres timescale -->``; their Piccolo engine configs are
@@ -16,13 +17,16 @@ from typing import Any
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+TUTORIAL = ROOT / "pgext" / "playground" / "tutorial.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 _SERVERS = re.compile(r"<!--\s*servers:\s*([a-z ]+?)\s*-->")
 
 
 def _documents() -> list[Path]:
-    return sorted(p for p in DOCS.glob("*.md") if _BLOCK.search(p.read_text()))
+    found = [*DOCS.glob("*.md"), TUTORIAL]
+    return sorted(p for p in found if _BLOCK.search(p.read_text()))
 
 
 @pytest.mark.parametrize("document", _documents(), ids=lambda p: p.name)

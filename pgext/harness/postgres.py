@@ -22,6 +22,18 @@ from pgext.harness.ports import free_port
 
 SUPERUSER = "postgres"
 DATABASE = "pgext"
+BINDIR_ENV = "PGEXT_PG_BINDIR"
+
+# What a user without a PostgreSQL can do (an installed pgext has no
+# scripts/setup to point at).
+_INSTALL_POSTGRES = (
+    "Install PostgreSQL 15+ with PostGIS (Debian/Ubuntu: apt install "
+    "postgresql postgresql-15-postgis-3; macOS: brew install postgresql "
+    f"postgis; in a pgext checkout: scripts/setup), or set {BINDIR_ENV} to "
+    "the folder holding initdb, or set PGEXT_POSTGRES_DSN to the DSN of a "
+    "PostgreSQL with PostGIS that you run (docker compose: see pgext's "
+    "docker-compose.yml)."
+)
 
 # Throwaway cluster: speed over durability.
 _FAST_SETTINGS = {
@@ -36,8 +48,12 @@ _FAST_SETTINGS = {
 
 def find_bindir(version: str | None = None) -> Path:
     """The directory holding ``initdb``/``postgres`` (newest if several)."""
-    override = os.environ.get("PGEXT_PG_BINDIR")
+    override = os.environ.get(BINDIR_ENV)
     if override:
+        if not Path(override, "initdb").is_file():
+            raise ServerError(
+                f"{BINDIR_ENV}={override} has no initdb. {_INSTALL_POSTGRES}"
+            )
         return Path(override)
     pattern = f"/usr/lib/postgresql/{version or '*'}/bin/initdb"
     found = sorted(glob.glob(pattern), key=lambda p: int(p.split("/")[4]))
@@ -46,8 +62,9 @@ def find_bindir(version: str | None = None) -> Path:
         if which:
             return Path(which).parent
         raise ServerError(
-            "no PostgreSQL server binaries found (looked for "
-            "/usr/lib/postgresql/*/bin/initdb); run scripts/setup"
+            "no PostgreSQL server found on this machine (looked for "
+            f"/usr/lib/postgresql/*/bin/initdb and initdb on PATH). "
+            f"{_INSTALL_POSTGRES}"
         )
     return Path(found[-1]).parent
 
@@ -203,6 +220,14 @@ class LocalPostgres:
     def _hand_to_server_user(path: Path) -> None:
         if os.geteuid() != 0:
             return
-        user = pwd.getpwnam(SUPERUSER)
+        try:
+            user = pwd.getpwnam(SUPERUSER)
+        except KeyError:
+            raise ServerError(
+                "PostgreSQL refuses to run as root, and there is no OS user "
+                f"{SUPERUSER!r} to run the throwaway cluster as: create it "
+                "(useradd --system postgres), run as another user, or set "
+                "PGEXT_POSTGRES_DSN to a server you run."
+            ) from None
         os.chown(path, user.pw_uid, user.pw_gid)
         os.chmod(path, 0o700)

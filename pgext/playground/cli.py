@@ -40,7 +40,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     mode.add_argument(
         "--run-examples",
         action="store_true",
-        help="run every example of docs/tutorial.md, print the results, exit",
+        help="run every example of the tutorial, print the results, exit",
     )
     sizes = ", ".join(
         f"{s.name}: {s.venues:,} venues, {s.readings:,} readings"
@@ -165,7 +165,7 @@ async def _examples(
         count = await run_examples(servers.postgres_config, servers.timescale_config)
     finally:
         await playground.close()
-    print(f"\nAll {count} examples of docs/tutorial.md ran.")
+    print(f"\nAll {count} examples of the tutorial ran.")
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -194,6 +194,31 @@ def _exit_on(number: int, frame: object) -> None:
     # through SystemExit so ``main``'s ``finally`` stops the servers; the
     # throwaway PostgreSQL runs detached and would otherwise outlive us.
     raise SystemExit(128 + number)
+
+
+def _explain(error: Exception) -> str | None:
+    """What to tell the user instead of a traceback (None: a bug, show it)."""
+    import asyncpg
+
+    from pgext.errors import ExtensionError, PgextError
+    from pgext.harness.servers import POSTGRES_ENV, TIMESCALE_ENV
+    from pgext.playground.examples import ExampleFailed
+
+    if isinstance(error, ExtensionError) and "postgis" in str(error):
+        return (
+            f"{error}\nThe playground needs PostGIS: install it for that "
+            "PostgreSQL (Debian/Ubuntu: apt install postgresql-<version>-"
+            f"postgis-3), or set {POSTGRES_ENV} to a server that has it."
+        )
+    if isinstance(error, ExampleFailed | PgextError):
+        return str(error)
+    if isinstance(error, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
+        return (
+            f"cannot use the database server: {error!r}. Check {POSTGRES_ENV} "
+            f"and {TIMESCALE_ENV}, or unset them to let the playground start "
+            "throwaway servers."
+        )
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,13 +261,11 @@ def main(argv: list[str] | None = None) -> int:
         reporter.say("\nStopped.")
         return 143
     except Exception as error:
-        from pgext.playground.errors import PlaygroundError
-        from pgext.playground.examples import ExampleFailed
-
-        if isinstance(error, ExampleFailed | PlaygroundError):
-            reporter.say(f"\n{error}")
-            return 1
-        raise
+        explained = _explain(error)
+        if explained is None:
+            raise
+        reporter.say(f"\n{explained}")
+        return 1
     finally:
         if servers is not None:
             started = ", ".join(servers.started)

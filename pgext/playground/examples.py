@@ -1,5 +1,6 @@
 """``--run-examples``: every ```python block of the tutorial
-(``docs/tutorial.md``), run in order in one namespace, printing what each
+(``tutorial.md`` in this package, read as package data so an installed pgext
+has it too), run in order in one namespace, printing what each
 block prints and the value of a block's last expression (as a REPL would).
 
 The blocks are the same ones ``tests/test_docs.py`` runs; they get
@@ -13,10 +14,10 @@ import inspect
 import pprint
 import re
 import traceback
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
-TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "tutorial.md"
+TUTORIAL_NAME = "tutorial.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 _FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 _HEADING = re.compile(r"^(#{1,3}) (.+)$", re.M)
@@ -24,6 +25,12 @@ _HEADING = re.compile(r"^(#{1,3}) (.+)$", re.M)
 
 class ExampleFailed(Exception):
     pass
+
+
+def tutorial_text() -> str:
+    """The tutorial's Markdown, from the installed package."""
+    tutorial = resources.files("pgext.playground") / TUTORIAL_NAME
+    return tutorial.read_text(encoding="utf-8")
 
 
 def blocks(text: str) -> list[tuple[int, str, str]]:
@@ -65,11 +72,13 @@ async def _run_block(
 async def run_examples(
     postgres_config: dict[str, Any],
     timescale_config: dict[str, Any] | None,
-    path: Path = TUTORIAL,
+    text: str | None = None,
+    name: str = TUTORIAL_NAME,
 ) -> int:
-    """Run the tutorial's examples; return how many ran.  Raises
-    :class:`ExampleFailed` naming the first block that failed."""
-    text = path.read_text()
+    """Run the examples of ``text`` (the tutorial by default); return how
+    many ran.  Raises :class:`ExampleFailed` naming the first block that
+    failed."""
+    text = tutorial_text() if text is None else text
     namespace: dict[str, Any] = {
         "__name__": "pgext_tutorial",
         "POSTGRES_CONFIG": dict(postgres_config),
@@ -77,13 +86,13 @@ async def run_examples(
     }
     found = blocks(text)
     for number, (line, heading, source) in enumerate(found, start=1):
-        print(f"\n--- example {number}/{len(found)} ({path.name}:{line}, {heading})")
+        print(f"\n--- example {number}/{len(found)} ({name}:{line}, {heading})")
         try:
-            value = await _run_block(source, line, path.name, namespace)
+            value = await _run_block(source, line, name, namespace)
         except Exception as error:
             traceback.print_exc()
             raise ExampleFailed(
-                f"{path.name}: example {number} (line {line}) failed: {error!r}"
+                f"{name}: example {number} (line {line}) failed: {error!r}"
             ) from error
         if value is not None:
             print(_show(value))

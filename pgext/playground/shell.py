@@ -29,8 +29,8 @@ Try (top-level await works):
       await Venue.update({Venue.capacity: 99}).where(Venue.id == 1)
       print(await changes.get(timeout=5))
 
-The tutorial (docs/tutorial.md) walks through all of it; exit() or Ctrl-D leaves
-and stops everything the playground started.
+The tutorial (tutorial.md in pgext.playground) walks through all of it; exit()
+or Ctrl-D leaves and stops everything the playground started.
 """
 
 

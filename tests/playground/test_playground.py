@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
-from pgext.playground import data
+from pgext.playground import data, examples
 from tests.playground.helpers import (
     ARTIFACTS,
     Running,
@@ -32,11 +32,11 @@ from tests.playground.helpers import (
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timescale]
 
-_EXAMPLES = re.compile(r"All (\d+) examples of docs/tutorial\.md ran\.")
+_EXAMPLES = re.compile(r"All (\d+) examples of the tutorial ran\.")
 
 
 def _examples_in_tutorial() -> int:
-    text = (Path(__file__).resolve().parents[2] / "docs" / "tutorial.md").read_text()
+    text = examples.tutorial_text()
     return len(re.findall(r"^```python\n", text, re.M))
 
 
