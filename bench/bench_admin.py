@@ -38,8 +38,6 @@ from pgext.postgis.geojson import feature_collection
 if TYPE_CHECKING:
     from bench.run import BenchContext
 
-SERVER = "harness PostgreSQL 15 + PostGIS 3.3 (local, fsync off), 2 cores"
-
 
 class BenchAdmReading(Table):
     ts = Timestamptz()
@@ -181,7 +179,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                     baseline="exact, whole range",
                     units=1,
                     unit_name="chart",
-                    server=SERVER,
+                    server=await ctx.describe(config),
                     repeat=ctx.size(5, 3),
                     notes=(
                         f"widget default sampled {first['sampled_percent']:.2f}% "
@@ -218,7 +216,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                     baseline="all features, pgext feature_collection",
                     units=1,
                     unit_name="view",
-                    server=SERVER,
+                    server=await ctx.describe(config),
                     repeat=ctx.size(5, 3),
                     notes=f"clusters cover {answer['pgext']['count']:,} rows",
                 )

@@ -162,7 +162,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                 ],
                 units=rows,
                 unit_name="row",
-                server="harness PostgreSQL 15 + PostGIS 3.3 (local, fsync off)",
+                server=await ctx.describe(config),
                 notes=(
                     "All five produce the same FeatureCollection. Python variants "
                     "include the Piccolo select with pgext's bulk shapely decode."

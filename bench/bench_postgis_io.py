@@ -45,7 +45,6 @@ from pgext.postgis.copy import copy_columns, copy_rows
 if TYPE_CHECKING:
     from bench.run import BenchContext
 
-SERVER = "harness PostgreSQL 15 + PostGIS 3.3 (local, fsync off)"
 TABLE = "pgx_bench_io_point"
 INSERT_CHUNK = 5_000
 
@@ -201,7 +200,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                 anchors=["GeoAlchemy2 async + to_shape"],
                 units=count,
                 unit_name="row",
-                server=SERVER,
+                server=await ctx.describe(config),
                 repeat=repeat,
             )
         )
@@ -272,7 +271,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                 anchors=["GeoAlchemy2 async insert (executemany)"],
                 units=count,
                 unit_name="row",
-                server=SERVER,
+                server=await ctx.describe(config),
                 repeat=ctx.size(5, 2),
                 before_each=truncate,
             )

@@ -43,7 +43,6 @@ from pgext.pubsub import Channel, Hub, Message, install_schema
 if TYPE_CHECKING:
     from bench.run import BenchContext
 
-SERVER = "harness PostgreSQL 15 (local, fsync off), 2 cores"
 CHANNEL = "bench_pubsub"
 
 
@@ -325,7 +324,7 @@ async def delivery_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRe
                 baseline=raw.name,
                 units=count,
                 unit_name="msg",
-                server=SERVER,
+                server=await ctx.describe(config),
                 repeat=ctx.size(3, 2),
             )
             result.notes = (
@@ -348,7 +347,7 @@ async def delivery_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRe
             baseline=raw.name,
             units=count,
             unit_name="msg",
-            server=SERVER,
+            server=await ctx.describe(config),
             repeat=ctx.size(3, 2),
         )
         result.notes = (
@@ -522,7 +521,7 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
                     ],
                     units=1,
                     unit_name="round",
-                    server=SERVER,
+                    server=await ctx.describe(config),
                     repeat=rounds,
                     warmup=1,
                 )
@@ -662,7 +661,7 @@ async def durable_latency(
             baseline="pgext durable",
             units=(count // writers) * writers,
             unit_name="msg",
-            server=SERVER,
+            server=await ctx.describe(config),
             repeat=ctx.size(3, 1),
             warmup=0,
         )

@@ -361,9 +361,6 @@ async def memory_per_client(
         return probe.memory_note()
 
 
-SERVER = "harness PostgreSQL 15 (local); uvicorn in a child process"
-
-
 async def run(ctx: BenchContext) -> list[JobResult]:
     config = ctx.postgres_config
     if config is None:
@@ -399,7 +396,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                     warmup=0,
                     units=messages * fan,
                     unit_name="delivery",
-                    server=SERVER,
+                    server=await ctx.describe(config) + "; uvicorn in a child process",
                 )
                 result.notes = " ".join(
                     f"{name}: {memory[name.split()[0]]}; latency "
@@ -438,7 +435,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                     warmup=0,
                     units=count * few,
                     unit_name="delivery",
-                    server=SERVER,
+                    server=await ctx.describe(config) + "; uvicorn in a child process",
                 )
                 result.notes = " ".join(
                     f"{name}: latency of the healthy clients "

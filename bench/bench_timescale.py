@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 COLUMNS = ["ts", "device_id", "value"]
 DEVICES = 50
-PGLITE = "PGlite TimescaleDB 2.23-dev on PostgreSQL 17 (WebAssembly, one session)"
 
 
 @hypertable("ts", chunk_interval="7 days")
@@ -160,7 +159,7 @@ async def ingest_job(
 
 
 async def dashboard_job(
-    config: dict[str, Any], rows_count: int, repeat: int
+    config: dict[str, Any], rows_count: int, repeat: int, server: str
 ) -> JobResult:
     engine = PgextEngine(config=config, extensions=("timescaledb",))
     await _fresh(engine, hyper=True)
@@ -206,7 +205,7 @@ async def dashboard_job(
             baseline="raw hypertable",
             units=1,
             unit_name="query",
-            server=PGLITE,
+            server=server,
             repeat=repeat,
         )
     finally:
@@ -219,7 +218,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
     # job of its own; the large job gives the COPY ratio enough rounds.
     results: list[JobResult] = []
     if ctx.postgres_config is not None:
-        native = "native harness PostgreSQL 15 (local, fsync off), plain table"
+        native = await ctx.describe(ctx.postgres_config) + ", plain table"
         results.append(
             await ingest_job(
                 ctx.postgres_config,
@@ -245,7 +244,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
             await ingest_job(
                 ctx.timescale_config,
                 ctx.size(200_000, 5_000),
-                PGLITE + ", hypertable",
+                await ctx.describe(ctx.timescale_config) + ", hypertable",
                 hyper=True,
                 repeat=ctx.size(5, 1),
                 with_piccolo=False,
@@ -255,7 +254,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
             await ingest_job(
                 ctx.timescale_config,
                 ctx.size(50_000, 2_000),
-                PGLITE + ", hypertable",
+                await ctx.describe(ctx.timescale_config) + ", hypertable",
                 hyper=True,
                 repeat=ctx.size(3, 1),
                 with_piccolo=True,
@@ -263,7 +262,10 @@ async def run(ctx: BenchContext) -> list[JobResult]:
         )
         results.append(
             await dashboard_job(
-                ctx.timescale_config, ctx.size(200_000, 10_000), repeat=ctx.size(10, 3)
+                ctx.timescale_config,
+                ctx.size(200_000, 10_000),
+                repeat=ctx.size(10, 3),
+                server=await ctx.describe(ctx.timescale_config),
             )
         )
     return results

@@ -12,11 +12,12 @@ import argparse
 import asyncio
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.runner import JobResult, progress, write_results
+from bench.servers import describe_server
 from pgext.harness.servers import ServerSet
 
 BENCH_DIR = Path(__file__).parent
@@ -26,6 +27,7 @@ BENCH_DIR = Path(__file__).parent
 class BenchContext:
     servers: ServerSet
     quick: bool
+    _described: dict[str, str] = field(default_factory=dict)
 
     @property
     def postgres_config(self) -> dict[str, Any] | None:
@@ -37,6 +39,15 @@ class BenchContext:
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full
+
+    async def describe(self, config: dict[str, Any] | None) -> str:
+        """The measured server, as it describes itself (asked once)."""
+        if config is None:
+            return ""
+        key = str(config.get("dsn"))
+        if key not in self._described:
+            self._described[key] = await describe_server(config)
+        return self._described[key]
 
 
 def available_suites() -> list[str]:

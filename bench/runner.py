@@ -76,13 +76,18 @@ async def compare(
     notes: str = "",
     anchors: Sequence[str] = (),
     before_each: Implementation | None = None,
+    rotate: bool = False,
 ) -> JobResult:
-    """Run every implementation ``warmup + repeat`` times, interleaved."""
+    """Run every implementation ``warmup + repeat`` times, interleaved;
+    ``rotate=True`` starts each round with the next implementation, so none
+    always runs right after the same neighbour (for close comparisons)."""
     if baseline not in implementations:
         raise ValueError(f"baseline {baseline!r} is not one of the implementations")
     seconds: dict[str, list[float]] = {name: [] for name in implementations}
+    order = list(implementations.items())
     for round_number in range(warmup + repeat):
-        for name, implementation in implementations.items():
+        shift = round_number % len(order) if rotate else 0
+        for name, implementation in order[shift:] + order[:shift]:
             if before_each is not None:
                 await before_each()
             started = time.perf_counter()

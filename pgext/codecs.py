@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
+from pgext import seam
+
 CodecFormat = Literal["text", "binary", "tuple"]
 
 
@@ -48,52 +50,127 @@ class TypeCodec:
 _REGISTRY: dict[str, TypeCodec] = {}
 
 _FIND_TYPES_SQL = """
-SELECT t.typname AS name, n.nspname AS schema
+SELECT t.typname AS name, n.nspname AS schema, t.oid AS oid,
+       t.typtype = 'b' AND t.typelem = 0 AS scalar
 FROM pg_catalog.pg_type t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 WHERE t.typname = ANY($1::text[]) AND t.typtype IN ('b', 'd')
 ORDER BY (n.nspname = 'public') DESC, n.nspname
 """
 
+# Bumped on every (un)registration: a cached plan of an older registry is
+# looked up again.
+_REGISTRY_VERSION = 0
+
 
 def register_codec(codec: TypeCodec) -> None:
     """Add (or replace) the codec for ``codec.typename``."""
+    global _REGISTRY_VERSION
     _REGISTRY[codec.typename] = codec
+    _REGISTRY_VERSION += 1
 
 
 def unregister_codec(typename: str) -> None:
-    _REGISTRY.pop(typename, None)
+    global _REGISTRY_VERSION
+    if _REGISTRY.pop(typename, None) is not None:
+        _REGISTRY_VERSION += 1
 
 
 def registered_codecs() -> dict[str, TypeCodec]:
     return dict(_REGISTRY)
 
 
-async def install_codecs(connection: CodecConnection) -> list[str]:
-    """Install every registered codec whose type exists; return their names.
+@dataclass(frozen=True)
+class _FoundType:
+    name: str
+    schema: str
+    oid: int
+    scalar: bool
 
-    The schema is looked up rather than assumed, because PostGIS is often
-    installed into a schema other than ``public`` on managed servers.
+
+@dataclass(frozen=True)
+class _Plan:
+    version: int
+    found: tuple[_FoundType, ...]
+
+
+class CodecInstaller:
+    """Installs the registered codecs on the connections of one server.
+
+    The first connection looks the types up in the catalog (one query); when
+    every registered type was found, the result is kept, and later
+    connections get their codecs with no query at all (the OIDs of a
+    database's types do not change while its extensions stay).  When a type
+    is missing (``CREATE EXTENSION`` has not run), every connection keeps
+    looking, so the codec is picked up once the type exists.  :meth:`forget`
+    (the engine's ``refresh_codecs``) starts over, for instance after an
+    extension was dropped and created again.
     """
-    codecs = registered_codecs()
-    if not codecs:
-        return []
-    rows = await connection.fetch(_FIND_TYPES_SQL, list(codecs))
-    installed: list[str] = []
-    for row in rows:
-        name = row["name"]
-        if name in installed:
-            continue
-        codec = codecs[name]
-        await connection.set_type_codec(
-            name,
-            schema=row["schema"],
-            encoder=codec.encoder,
-            decoder=codec.decoder,
-            format=codec.format,
-        )
-        installed.append(name)
-    return installed
+
+    def __init__(self) -> None:
+        self._plan: _Plan | None = None
+
+    def forget(self) -> None:
+        self._plan = None
+
+    async def install(self, connection: CodecConnection) -> list[str]:
+        """Install every registered codec whose type exists; return their
+        names.  The schema is looked up rather than assumed, because PostGIS
+        is often installed into a schema other than ``public`` on managed
+        servers."""
+        codecs = dict(_REGISTRY)
+        if not codecs:
+            return []
+        plan = self._plan
+        if plan is None or plan.version != _REGISTRY_VERSION:
+            plan = await self._look_up(connection, codecs)
+        installed: list[str] = []
+        for found in plan.found:
+            codec = codecs[found.name]
+            if not (
+                found.scalar
+                and seam.add_scalar_codec(
+                    connection,
+                    found.oid,
+                    found.name,
+                    found.schema,
+                    codec.encoder,
+                    codec.decoder,
+                    codec.format,
+                )
+            ):
+                await connection.set_type_codec(
+                    found.name,
+                    schema=found.schema,
+                    encoder=codec.encoder,
+                    decoder=codec.decoder,
+                    format=codec.format,
+                )
+            installed.append(found.name)
+        return installed
+
+    async def _look_up(
+        self, connection: CodecConnection, codecs: dict[str, TypeCodec]
+    ) -> _Plan:
+        version = _REGISTRY_VERSION
+        rows = await connection.fetch(_FIND_TYPES_SQL, list(codecs))
+        found: dict[str, _FoundType] = {}
+        for row in rows:
+            # First per name: the public schema's, then by schema name.
+            found.setdefault(
+                row["name"],
+                _FoundType(row["name"], row["schema"], row["oid"], row["scalar"]),
+            )
+        plan = _Plan(version, tuple(found.values()))
+        if len(found) == len(codecs):
+            self._plan = plan
+        return plan
+
+
+async def install_codecs(connection: CodecConnection) -> list[str]:
+    """Install every registered codec whose type exists on ``connection``
+    (looked up on it); return their names."""
+    return await CodecInstaller().install(connection)
 
 
 # -- bulk post-processing of results ------------------------------------------------
@@ -111,28 +188,32 @@ async def install_codecs(connection: CodecConnection) -> list[str]:
 ColumnHook = Callable[[list[Sequence[Any]]], None]
 ResultHook = Callable[[list[dict[str, Any]]], None]
 
-_COLUMN_HOOKS: list[ColumnHook] = []
-_RESULT_HOOKS: list[ResultHook] = []
+# Tuples, replaced on registration: every query reads them, registration is
+# rare, so reading must not copy.
+_COLUMN_HOOKS: tuple[ColumnHook, ...] = ()
+_RESULT_HOOKS: tuple[ResultHook, ...] = ()
 
 
 def register_column_hook(hook: ColumnHook) -> None:
     """``hook(columns)`` may replace ``columns[i]`` by a sequence of the same
     length (converted values); it must not add, remove or reorder columns."""
+    global _COLUMN_HOOKS
     if hook not in _COLUMN_HOOKS:
-        _COLUMN_HOOKS.append(hook)
+        _COLUMN_HOOKS = (*_COLUMN_HOOKS, hook)
 
 
 def column_hooks() -> tuple[ColumnHook, ...]:
-    return tuple(_COLUMN_HOOKS)
+    return _COLUMN_HOOKS
 
 
 def register_result_hook(hook: ResultHook) -> None:
+    global _RESULT_HOOKS
     if hook not in _RESULT_HOOKS:
-        _RESULT_HOOKS.append(hook)
+        _RESULT_HOOKS = (*_RESULT_HOOKS, hook)
 
 
 def result_hooks() -> tuple[ResultHook, ...]:
-    return tuple(_RESULT_HOOKS)
+    return _RESULT_HOOKS
 
 
 def rows_from_columns(

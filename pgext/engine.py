@@ -27,9 +27,10 @@ from piccolo.engine.postgres import PostgresEngine
 from pgext import seam
 from pgext.capabilities import DETECT_SQL, Capabilities
 from pgext.codecs import (
+    GC_PAUSE_MIN_ROWS,
+    CodecInstaller,
     column_hooks,
     gc_paused,
-    install_codecs,
     result_hooks,
     rows_from_columns,
 )
@@ -39,6 +40,16 @@ from pgext.identifiers import quote_ident
 logger = logging.getLogger("pgext.engine")
 
 ConnectionInit = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+def _apply_hooks(keys: list[str], columns: list[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Column hooks on the columns, row dicts, then result hooks."""
+    for column_hook in column_hooks():
+        column_hook(columns)
+    rows = rows_from_columns(keys, columns)
+    for hook in result_hooks():
+        hook(rows)
+    return rows
 
 
 class PgextEngine(PostgresEngine):
@@ -65,6 +76,7 @@ class PgextEngine(PostgresEngine):
         # Piccolo's constructor already connects (check_version and
         # prep_database), so everything those use must exist before it runs.
         self._capabilities: Capabilities | None = None
+        self._codecs = CodecInstaller()
         self.pool_options: dict[str, Any] = dict(pool_options or {})
         self.extension_warnings: list[str] = []
         super().__init__(
@@ -80,7 +92,7 @@ class PgextEngine(PostgresEngine):
     async def get_new_connection(self) -> asyncpg.Connection:
         connection: asyncpg.Connection = await super().get_new_connection()
         try:
-            await install_codecs(connection)
+            await self._codecs.install(connection)
         except BaseException:
             await connection.close()
             raise
@@ -91,15 +103,17 @@ class PgextEngine(PostgresEngine):
         user_init: ConnectionInit | None = options.pop("init", None)
 
         async def init(connection: asyncpg.Connection) -> None:
-            await install_codecs(connection)
+            await self._codecs.install(connection)
             if user_init is not None:
                 await user_init(connection)
 
         await super().start_connection_pool(init=init, **options)
 
     async def refresh_codecs(self) -> None:
-        """Make pooled connections pick up codecs of types created since they
-        were opened (after ``CREATE EXTENSION`` for instance)."""
+        """Make connections pick up codecs of types created (or re-created)
+        since they were opened (after ``CREATE EXTENSION`` for instance): the
+        types are looked up again and pooled connections replaced."""
+        self._codecs.forget()
         if self.pool is not None:
             await self.pool.expire_connections()
 
@@ -132,17 +146,21 @@ class PgextEngine(PostgresEngine):
         keys = list(results[0].keys())
         if not keys:
             return [{} for _ in results]
-        with gc_paused(len(results), promote=True):
-            # itemgetter per column is about twice as fast as zip(*results).
-            columns: list[Sequence[Any]] = [
-                list(map(itemgetter(index), results)) for index in range(len(keys))
-            ]
-            for column_hook in column_hooks():
-                column_hook(columns)
-            rows = rows_from_columns(keys, columns)
-            for hook in result_hooks():
-                hook(rows)
-        return rows
+        count = len(results)
+        if count >= GC_PAUSE_MIN_ROWS:
+            with gc_paused(count, promote=True):
+                # itemgetter per column is about twice as fast as zip(*results).
+                columns: list[Sequence[Any]] = [
+                    list(map(itemgetter(index), results)) for index in range(len(keys))
+                ]
+                return _apply_hooks(keys, columns)
+        # Most queries return a row or a few: this path is on every one of
+        # them, so it avoids what the big-result path amortises (a context
+        # manager, an itemgetter per column).  zip is the cheaper transpose
+        # for few rows.
+        if not column_hooks() and not result_hooks():
+            return [dict(record) for record in results]
+        return _apply_hooks(keys, list(zip(*results, strict=True)))
 
     # -- capabilities -----------------------------------------------------------------
 

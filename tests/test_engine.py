@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import pytest
+import shapely
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.table import Table
 
+import pgext.postgis  # noqa: F401  (its geometry codec is registered)
 from pgext import seam
 from pgext.codecs import TypeCodec, register_codec, unregister_codec
 from pgext.engine import PgextEngine
 from pgext.errors import ExtensionNotAvailable, ExtensionNotPreloaded
+from pgext.postgis.codec import EWKB
 
 pytestmark = pytest.mark.postgres
 
@@ -202,3 +205,87 @@ async def test_driver_errors_pass_through_unchanged(pg_engine: PgextEngine) -> N
     async with pg_engine.connection() as connection:
         with pytest.raises(asyncpg.UndefinedTableError):
             await connection.execute("SELECT * FROM no_such_table_here")
+
+
+class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
+    """Records what a connection is asked to do during codec set-up."""
+
+    calls: ClassVar[list[str]] = []
+
+    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        CountingConnection.calls.append(query)
+        return await super().fetch(query, *args, **kwargs)
+
+    async def set_type_codec(self, typename: str, **kwargs: Any) -> None:
+        CountingConnection.calls.append(f"set_type_codec {typename}")
+        await super().set_type_codec(typename, **kwargs)
+
+
+async def _counted_connection(engine: PgextEngine) -> tuple[list[str], Any]:
+    CountingConnection.calls.clear()
+    connection = await engine.get_new_connection()
+    return list(CountingConnection.calls), connection
+
+
+async def test_new_connections_get_codecs_without_queries(
+    postgres_config: dict[str, Any], hstore_codec: None
+) -> None:
+    """A connection per query (Piccolo without a pool) must not pay catalog
+    look-ups on each: the first connection finds the types, later ones reuse
+    what it found and run no query at all before the user's."""
+    engine = PgextEngine(
+        config={**postgres_config, "connection_class": CountingConnection}
+    )
+    await engine.ensure_extension("hstore")
+    await engine.refresh_codecs()
+    first_calls, first = await _counted_connection(engine)
+    later_calls, later = await _counted_connection(engine)
+    try:
+        assert len(first_calls) == 1 and "pg_catalog.pg_type" in first_calls[0]
+        assert later_calls == []
+        for connection in (first, later):
+            assert isinstance(await connection.fetchval(QUERY), Decoded)
+            # At the driver level the geometry codec gives EWKB placeholders
+            # (the engine turns whole columns into shapely objects).
+            geometry = await connection.fetchval("SELECT 'POINT(1 2)'::geometry")
+            assert isinstance(geometry, EWKB)
+            assert shapely.from_wkb(bytes(geometry)) == shapely.Point(1, 2)
+    finally:
+        await first.close()
+        await later.close()
+
+
+async def test_type_created_by_plain_sql_is_picked_up(
+    postgres_config: dict[str, Any], hstore_codec: None
+) -> None:
+    """While a registered type is missing nothing is cached: a connection
+    opened after CREATE EXTENSION (by any means) gets its codec."""
+    raw = await asyncpg.connect(**postgres_config)
+    try:
+        await raw.execute("DROP EXTENSION IF EXISTS hstore CASCADE")
+        engine = PgextEngine(config=postgres_config)  # connects: hstore missing
+        async with engine.connection() as connection:
+            assert await connection.fetchval("SELECT 1") == 1
+        await raw.execute("CREATE EXTENSION hstore")
+    finally:
+        await raw.close()
+    async with engine.connection() as connection:
+        assert isinstance(await connection.fetchval(QUERY), Decoded)
+
+
+async def test_refresh_codecs_follows_a_recreated_extension(
+    postgres_config: dict[str, Any], hstore_codec: None
+) -> None:
+    """Dropped and created again, a type has a new OID: refresh_codecs makes
+    new connections look it up again."""
+    engine = PgextEngine(config=postgres_config)
+    await engine.ensure_extension("hstore")
+    async with engine.connection() as connection:
+        assert isinstance(await connection.fetchval(QUERY), Decoded)
+        old = await connection.fetchval("SELECT 'hstore'::regtype::oid")
+        await connection.execute("DROP EXTENSION hstore CASCADE")
+        await connection.execute("CREATE EXTENSION hstore")
+        assert await connection.fetchval("SELECT 'hstore'::regtype::oid") != old
+    await engine.refresh_codecs()
+    async with engine.connection() as connection:
+        assert isinstance(await connection.fetchval(QUERY), Decoded)

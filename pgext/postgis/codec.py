@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
 from pgext.codecs import (
+    GC_PAUSE_MIN_ROWS,
     TypeCodec,
     gc_paused,
     register_codec,
@@ -129,9 +130,12 @@ def _geometries(values: Sequence[Any]) -> list[BaseGeometry | None]:
     return geometries
 
 
+_NOT_NULL = partial(is_not, None)
+
+
 def _first_value(values: Iterable[Any]) -> Any:
     """The first non-NULL value (a column's values share one type)."""
-    return next(filter(partial(is_not, None), values), None)
+    return next(filter(_NOT_NULL, values), None)
 
 
 def decode_columns(columns: list[Sequence[Any]]) -> None:
@@ -139,10 +143,18 @@ def decode_columns(columns: list[Sequence[Any]]) -> None:
     column of :class:`EWKB` placeholders by shapely geometries."""
     if not columns or not columns[0]:
         return
-    with gc_paused(len(columns[0])):
-        for index, values in enumerate(columns):
-            if type(_first_value(values)) is EWKB:
-                columns[index] = _geometries(values)
+    count = len(columns[0])
+    if count < GC_PAUSE_MIN_ROWS:  # every small result: no context manager
+        _decode_columns(columns)
+        return
+    with gc_paused(count):
+        _decode_columns(columns)
+
+
+def _decode_columns(columns: list[Sequence[Any]]) -> None:
+    for index, values in enumerate(columns):
+        if type(_first_value(values)) is EWKB:
+            columns[index] = _geometries(values)
 
 
 def decode_result(rows: list[dict[str, Any]]) -> None:
