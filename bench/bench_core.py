@@ -1,6 +1,8 @@
 """The engine's overhead on trivial queries (a select of one row, an insert
 of one row, an update of one row): raw asyncpg vs Piccolo's PostgresEngine vs
-PgextEngine, each through a one-connection pool.
+PgextEngine, each through a one-connection pool; and a select with a
+connection per query (Piccolo without a pool), where per-connection set-up
+shows.
 
 PgextEngine runs as users run it: ``pgext.postgis`` imported (its codecs and
 result hooks registered), ``extensions=("postgis",)`` (codecs installed on
@@ -40,6 +42,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
     if config is None:
         return []
     queries = ctx.size(2000, 50)
+    connects = ctx.size(300, 20)  # a connection per query: fewer, slower
     server = await ctx.describe(config)
     pool = await asyncpg.create_pool(**config, min_size=1, max_size=1)
     plain = PostgresEngine(config=config)
@@ -47,6 +50,11 @@ async def run(ctx: BenchContext) -> list[JobResult]:
     await plain.start_connection_pool(min_size=1, max_size=1)
     await pgext.start_connection_pool(min_size=1, max_size=1)
     await pgext.capabilities()
+    # Without a pool Piccolo opens a connection per query: the engine's
+    # per-connection set-up is then paid on every query.
+    plain_unpooled = PostgresEngine(config=config)
+    pgext_unpooled = PgextEngine(config=config, extensions=("postgis",))
+    await pgext_unpooled.capabilities()
     seam.bind_engine(BenchCoreProbe, pgext)
     await BenchCoreProbe.alter().drop_table(if_exists=True)
     await BenchCoreProbe.create_table()
@@ -58,6 +66,15 @@ async def run(ctx: BenchContext) -> list[JobResult]:
             async with pool.acquire() as connection:
                 for _ in range(queries):
                     await connection.fetch(sql, *args)
+
+        return job
+
+    def raw_unpooled(sql: str, *args: Any) -> Job:
+        async def job() -> None:
+            for _ in range(connects):
+                connection = await asyncpg.connect(**config)
+                await connection.fetch(sql, *args)
+                await connection.close()
 
         return job
 
@@ -74,10 +91,12 @@ async def run(ctx: BenchContext) -> list[JobResult]:
 
         return timed
 
-    def through(engine: PostgresEngine, query: Callable[[], Any]) -> Job:
+    def through(
+        engine: PostgresEngine, query: Callable[[], Any], count: int = queries
+    ) -> Job:
         async def job() -> None:
             seam.bind_engine(BenchCoreProbe, engine)
-            for _ in range(queries):
+            for _ in range(count):
                 await query()
 
         return job
@@ -93,46 +112,60 @@ async def run(ctx: BenchContext) -> list[JobResult]:
             {BenchCoreProbe.value: BenchCoreProbe.value + 1}
         ).where(BenchCoreProbe.id == 1)
 
-    jobs = [
+    select_sql = f'SELECT "name" FROM "{table}" WHERE "id" = $1'
+    pooled = f"{queries} trivial queries through a pool"
+    jobs: list[tuple[str, int, Job, Job, Job]] = [
         (
-            "select of one row",
-            raw(f'SELECT "name" FROM "{table}" WHERE "id" = $1', 1),
-            piccolo_select,
+            f"{pooled}: select of one row",
+            queries,
+            raw(select_sql, 1),
+            through(plain, piccolo_select),
+            through(pgext, piccolo_select),
         ),
         (
-            "insert of one row",
+            f"{pooled}: insert of one row",
+            queries,
             raw(
                 f'INSERT INTO "{table}" ("name", "value") '
                 'VALUES ($1, $2) RETURNING "id"',
                 "x",
                 1,
             ),
-            piccolo_insert,
+            through(plain, piccolo_insert),
+            through(pgext, piccolo_insert),
         ),
         (
-            "update of one row",
+            f"{pooled}: update of one row",
+            queries,
             raw(f'UPDATE "{table}" SET "value" = "value" + 1 WHERE "id" = $1', 1),
-            piccolo_update,
+            through(plain, piccolo_update),
+            through(pgext, piccolo_update),
+        ),
+        (
+            f"{connects} trivial queries without a pool (a connection each): "
+            "select of one row",
+            connects,
+            raw_unpooled(select_sql, 1),
+            through(plain_unpooled, piccolo_select, connects),
+            through(pgext_unpooled, piccolo_select, connects),
         ),
     ]
     results: list[JobResult] = []
     try:
-        for label, raw_job, query in jobs:
+        for title, count, raw_job, plain_job, pgext_job in jobs:
             cpu.clear()
             result = await compare(
-                f"{queries} trivial queries through a pool: {label}",
+                title,
                 {
                     "raw asyncpg": client_cpu("raw asyncpg", raw_job),
                     "piccolo PostgresEngine": client_cpu(
-                        "piccolo PostgresEngine", through(plain, query)
+                        "piccolo PostgresEngine", plain_job
                     ),
-                    "pgext PgextEngine": client_cpu(
-                        "pgext PgextEngine", through(pgext, query)
-                    ),
+                    "pgext PgextEngine": client_cpu("pgext PgextEngine", pgext_job),
                 },
                 baseline="raw asyncpg",
                 anchors=["piccolo PostgresEngine"],
-                units=queries,
+                units=count,
                 unit_name="query",
                 server=server,
                 repeat=ctx.size(15, 2),
@@ -148,7 +181,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                 "PgextEngine with pgext.postgis imported, extensions=('postgis',), "
                 "capabilities detected. Client CPU per query (median): "
                 + ", ".join(
-                    f"{name} {seconds / queries * 1e6:.0f} us "
+                    f"{name} {seconds / count * 1e6:.0f} us "
                     f"({piccolo / seconds:.2f}x Piccolo's)"
                     for name, seconds in medians.items()
                 )

@@ -28,7 +28,7 @@ def describe(servers: ServerSet, without: str = "") -> list[str]:
         )
     elif servers.postgres_config is not None:
         lines.append(f"PostgreSQL + PostGIS: {POSTGRES_ENV}")
-    if servers.local_timescale is not None:
+    if servers.local_timescale is not None and servers.timescale_config is not None:
         lines.append(
             f"TimescaleDB: PGlite (WebAssembly) at {servers.local_timescale.dsn}"
         )
