@@ -94,24 +94,16 @@ def test_no_node_fails_clearly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert not (tmp_path / "cache").exists()
 
 
-def test_playground_without_postgresql_says_what_to_do(tmp_path: Path) -> None:
-    """No PostgreSQL binaries (an empty PGEXT_PG_BINDIR stands in for a
-    machine without them): a message naming what to install and the DSN
-    variable, exit 1, no traceback."""
-    empty = tmp_path / "bin"
-    empty.mkdir()
-    env = {
-        **os.environ,
-        "PGEXT_PG_BINDIR": str(empty),
-        "PGEXT_TIMESCALE_DSN": "off",
-        "IPYTHONDIR": str(tmp_path / "ipython"),
-    }
-    env.pop("PGEXT_POSTGRES_DSN", None)
+def _playground(tmp_path: Path, **env: str) -> str:
+    """``--run-examples`` with ``env``; must exit 1 without a traceback."""
+    full = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython"), **env}
+    if "PGEXT_POSTGRES_DSN" not in env:
+        full.pop("PGEXT_POSTGRES_DSN", None)
     done = subprocess.run(
         [sys.executable, "-m", "pgext.playground", "--run-examples", "--size", "tiny"],
         capture_output=True,
         text=True,
-        env=env,
+        env=full,
         cwd=tmp_path,
         timeout=120,
         check=False,
@@ -119,27 +111,26 @@ def test_playground_without_postgresql_says_what_to_do(tmp_path: Path) -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert "Traceback" not in output
+    return output
+
+
+def test_playground_without_postgresql_says_what_to_do(tmp_path: Path) -> None:
+    """No PostgreSQL binaries (an empty PGEXT_PG_BINDIR stands in for a
+    machine without them): a message naming what to install and the DSN
+    variable."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    output = _playground(
+        tmp_path, PGEXT_PG_BINDIR=str(empty), PGEXT_TIMESCALE_DSN="off"
+    )
     assert "Install PostgreSQL 15+ with PostGIS" in output
     assert "PGEXT_POSTGRES_DSN" in output
 
 
 def test_playground_with_an_unreachable_server_says_what_to_do(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "PGEXT_POSTGRES_DSN": f"postgres://postgres@127.0.0.1:{_closed_port()}/x",
-        "PGEXT_TIMESCALE_DSN": "off",
-        "IPYTHONDIR": str(tmp_path / "ipython"),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "pgext.playground", "--run-examples", "--size", "tiny"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
+    output = _playground(
+        tmp_path,
+        PGEXT_POSTGRES_DSN=f"postgres://postgres@127.0.0.1:{_closed_port()}/x",
+        PGEXT_TIMESCALE_DSN="off",
     )
-    output = done.stdout + done.stderr
-    assert done.returncode == 1, output
-    assert "Traceback" not in output
     assert "cannot use the database server" in output and "PGEXT_POSTGRES_DSN" in output
