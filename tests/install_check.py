@@ -66,7 +66,7 @@ def run_quick_start() -> str:
     text = importlib.metadata.distribution("piccolo-pgext").read_text("METADATA")
     assert text is not None
     readme = text.split("\n\n", 1)[1]  # the body after the headers
-    found = re.search(r"^## Quick start\n\n```python\n(.*?)^```", readme, re.S | re.M)
+    found = re.search(r"^## Quick start\n.*?^```python\n(.*?)^```", readme, re.S | re.M)
     assert found, "no quick-start block in the installed README"
     namespace: dict[str, Any] = {"__name__": "__main__"}
     exec(compile(found.group(1), "README.md (quick start)", "exec"), namespace)

@@ -212,7 +212,17 @@ def _explain(error: Exception) -> str | None:
         )
     if isinstance(error, ExampleFailed | PgextError):
         return str(error)
-    if isinstance(error, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
+    # Failing to reach or log in to a server; other database errors are
+    # bugs and keep their traceback.
+    unreachable = (
+        OSError,
+        asyncpg.InterfaceError,
+        asyncpg.InvalidAuthorizationSpecificationError,
+        asyncpg.InvalidCatalogNameError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError,
+    )
+    if isinstance(error, unreachable):
         return (
             f"cannot use the database server: {error!r}. Check {POSTGRES_ENV} "
             f"and {TIMESCALE_ENV}, or unset them to let the playground start "
