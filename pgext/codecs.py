@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-from pgext import seam
-
 CodecFormat = Literal["text", "binary", "tuple"]
 
 
@@ -94,6 +92,40 @@ class _Plan:
     found: tuple[_FoundType, ...]
 
 
+# -- adding a codec without a catalog query ---------------------------------------
+# pgext's one use of a private asyncpg detail.  ``Connection.set_type_codec``
+# looks the type up in the catalog on every call: on a fresh connection (every
+# query Piccolo runs without a pool) those look-ups cost more than the query
+# itself.  When the type's OID is already known, the codec is added the way
+# set_type_codec adds it, without the look-up.  Verified against asyncpg 0.32;
+# tests/test_engine.py fails if the fast path stops being taken.
+
+
+def _add_scalar_codec(
+    connection: Any,
+    oid: int,
+    typename: str,
+    schema: str,
+    encoder: Any,
+    decoder: Any,
+    format: str,
+) -> bool:
+    """``connection._protocol.get_settings().add_python_codec`` for a scalar
+    type whose OID is known; False (nothing done) when this asyncpg lacks it,
+    so the caller falls back to the public ``set_type_codec``."""
+    protocol = getattr(connection, "_protocol", None)
+    settings = getattr(protocol, "get_settings", None)
+    drop_cache = getattr(connection, "_drop_local_statement_cache", None)
+    if settings is None or drop_cache is None:
+        return False
+    add = getattr(settings(), "add_python_codec", None)
+    if add is None:
+        return False
+    add(oid, typename, schema, [], "scalar", encoder, decoder, format)
+    drop_cache()  # what set_type_codec does: cached statements used old codecs
+    return True
+
+
 class CodecInstaller:
     """Installs the registered codecs on the connections of one server.
 
@@ -129,7 +161,7 @@ class CodecInstaller:
             codec = codecs[found.name]
             if not (
                 found.scalar
-                and seam.add_scalar_codec(
+                and _add_scalar_codec(
                     connection,
                     found.oid,
                     found.name,

@@ -1,4 +1,4 @@
-"""The one module that touches private Piccolo (and asyncpg) details.
+"""The one module that touches private Piccolo details.
 
 Piccolo exposes most of what pgext needs publicly (Column subclasses,
 QueryString, Where, Function, MigrationManager, create_pydantic_model).  The
@@ -380,39 +380,6 @@ def connection_socket(connection: Any) -> Any:
     if transport is None:
         return None
     return transport.get_extra_info("socket")
-
-
-# -- codecs ---------------------------------------------------------------------------
-# (asyncpg, not Piccolo.)  ``Connection.set_type_codec`` looks the type up in
-# the catalog on every call: on a fresh connection (every query Piccolo runs
-# without a pool) those look-ups cost more than the query itself.  When the
-# type's OID is already known, the codec is added the way set_type_codec adds
-# it, without the look-up.  Verified against asyncpg 0.30-0.32.
-
-
-def add_scalar_codec(
-    connection: Any,
-    oid: int,
-    typename: str,
-    schema: str,
-    encoder: Any,
-    decoder: Any,
-    format: str,
-) -> bool:
-    """``connection._protocol.get_settings().add_python_codec`` for a scalar
-    type whose OID is known; False (nothing done) when this asyncpg lacks it,
-    so the caller falls back to the public ``set_type_codec``."""
-    protocol = getattr(connection, "_protocol", None)
-    settings = getattr(protocol, "get_settings", None)
-    drop_cache = getattr(connection, "_drop_local_statement_cache", None)
-    if settings is None or drop_cache is None:
-        return False
-    add = getattr(settings(), "add_python_codec", None)
-    if add is None:
-        return False
-    add(oid, typename, schema, [], "scalar", encoder, decoder, format)
-    drop_cache()  # what set_type_codec does: cached statements used old codecs
-    return True
 
 
 # -- timescale: aggregate keys and the auto-migration hook -----------------------------
