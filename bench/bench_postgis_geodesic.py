@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 OLD = "bench_geo_point_old"
 POINT_SQL = "ST_SetSRID(ST_MakePoint($1, $2), 4326)"
-SERVER = "harness PostgreSQL 15 + PostGIS 3.3 (local, fsync off)"
 
 
 class BenchGeoPoint(Table):
@@ -186,7 +185,7 @@ async def _dwithin(
         anchors=["today's form (no ::geography index)"],
         units=len(here),
         unit_name="query",
-        server=SERVER,
+        server=await ctx.describe(ctx.postgres_config),
         notes=f"{counts.pop()} rows found in all; every variant returns the same rows.",
         repeat=ctx.size(5, 2),
     )
@@ -278,7 +277,7 @@ async def _knn(
         ],
         units=len(here),
         unit_name="query",
-        server=SERVER,
+        server=await ctx.describe(ctx.postgres_config),
         notes=(
             "pgext's rows equal the brute-force geodesic order (checked). The "
             "sphere <-> order and the degree order are not exact; they are shown "
@@ -308,7 +307,7 @@ async def _floor(ctx: BenchContext, raw: Any, queries: int) -> JobResult:
         baseline="raw asyncpg",
         units=queries,
         unit_name="query",
-        server=SERVER,
+        server=await ctx.describe(ctx.postgres_config),
         notes="No spatial SQL: the fixed cost of building and running a Piccolo query.",
         repeat=ctx.size(20, 5),
     )
