@@ -43,6 +43,7 @@ from pgext.admin import edits, geo, pages, params
 from pgext.admin.errors import BadRequest, WidgetError
 from pgext.admin.live import series_channel
 from pgext.admin.registry import Registry
+from pgext.admin.rules import build_rules
 from pgext.admin.series import (
     AGGREGATES,
     SeriesLimits,
@@ -69,6 +70,10 @@ class WidgetsOptions:
     tile_attribution: str = ""
     max_features: int = 2000
     series: SeriesLimits = field(default_factory=SeriesLimits)
+    #: Tables the map may edit although Piccolo Admin does not serve them
+    #: (no admin validators or hooks exist for them); the others are
+    #: read-only in the widgets.
+    editable_outside_admin: Sequence[type[Table]] = ()
 
 
 def _json_error(error: Exception, status: int) -> JSONResponse:
@@ -107,6 +112,7 @@ class WidgetsApp:
         hub: Any = None,
         auth_table: Any = None,
         session_table: Any = None,
+        admin: Any = None,
     ) -> None:
         self.options = options or WidgetsOptions()
         if not self.options.path.startswith("/"):
@@ -116,6 +122,8 @@ class WidgetsApp:
             raise InvalidValue(
                 "none of the tables has a geometry or time column: no widget to show"
             )
+        # The admin's rules (read-only, validators, hooks) per table.
+        self.obey(admin)
         self.hub = hub
         self._own_hub = False
         self.bridge: Any = None
@@ -149,17 +157,27 @@ class WidgetsApp:
                 Route(
                     "/api/map/{table}/features", _handler(self.create), methods=["POST"]
                 ),
+                # ``row_id``: the admin's name, which validators may read.
                 Route(
-                    "/api/map/{table}/features/{pk}",
+                    "/api/map/{table}/features/{row_id}",
                     _handler(self.update),
-                    methods=["PUT"],
+                    methods=["PATCH", "PUT"],
                 ),
                 Route(
-                    "/api/map/{table}/features/{pk}",
+                    "/api/map/{table}/features/{row_id}",
                     _handler(self.clear),
                     methods=["DELETE"],
                 ),
-                Route("/api/map/{table}/rows/{pk}", _handler(self.row)),
+                Route(
+                    "/api/map/{table}/rows/{row_id}",
+                    _handler(self.row),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/api/map/{table}/rows/{row_id}",
+                    _handler(self.delete_row),
+                    methods=["DELETE"],
+                ),
                 Route("/api/map/{table}/extent", _handler(self.map_extent)),
                 Route("/api/series/{table}", _handler(self.series)),
                 Route("/api/series/{table}/extent", _handler(self.extent)),
@@ -195,6 +213,16 @@ class WidgetsApp:
             if entry.series:
                 links[f"Chart: {name}"] = f"{self.base}/series/{name}"
         return links
+
+    def obey(self, admin: Any) -> None:
+        """Apply the rules of ``admin`` (the ``create_admin(...)`` app) from
+        now on: for when the admin is made after the widgets (it takes their
+        ``sidebar_links``).  ``mount_widgets`` does this itself."""
+        self.rules = build_rules(
+            [e.table for e in self.registry.tables.values()],
+            admin,
+            self.options.editable_outside_admin,
+        )
 
     def mount(self) -> Mount:
         return Mount(self.base, app=self.asgi)
@@ -232,6 +260,7 @@ class WidgetsApp:
                 tile_url=self.options.tile_url,
                 tile_attribution=self.options.tile_attribution,
                 max_features=self.options.max_features,
+                read_only_reason=self.rules[entry.name].read_only_reason,
             )
         )
 
@@ -259,6 +288,7 @@ class WidgetsApp:
 
     async def features(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
+        await self.rules[entry.name].check("get_all", request)
         query = request.query_params
         column = entry.geometry_column(query.get("column") or None)
         view = params.bbox(query.get("bbox"))
@@ -270,13 +300,15 @@ class WidgetsApp:
 
     async def map_extent(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
+        await self.rules[entry.name].check("get_all", request)
         column = entry.geometry_column(request.query_params.get("column") or None)
         box = await geo.extent(entry, column)
         return JSONResponse({"bbox": list(box) if box else None})
 
     async def row(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
-        pk = edits.parse_pk(entry, request.path_params["pk"])
+        pk = edits.parse_pk(entry, request.path_params["row_id"])
+        await self.rules[entry.name].check("get_single", request)
         data = await edits.read_row(entry, pk)
         return JSONResponse(
             {
@@ -290,7 +322,8 @@ class WidgetsApp:
         entry = self.registry.map_table(request.path_params["table"])
         body = edits.parse_body(await edits.read_body(request))
         column = entry.geometry_column(_column_name(body, request))
-        pk = await edits.create(entry, column, body)
+        rules = self.rules[entry.name]
+        pk = await edits.create(entry, column, body, rules, request)
         return JSONResponse(
             {"id": pk, "admin_url": geo.admin_url(self.options.admin_path, entry, pk)},
             status_code=201,
@@ -298,21 +331,29 @@ class WidgetsApp:
 
     async def update(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
-        pk = edits.parse_pk(entry, request.path_params["pk"])
+        pk = edits.parse_pk(entry, request.path_params["row_id"])
         body = edits.parse_body(await edits.read_body(request))
         column = entry.geometry_column(_column_name(body, request))
-        await edits.update(entry, column, pk, body)
+        rules = self.rules[entry.name]
+        await edits.update(entry, column, pk, body, rules, request)
         return JSONResponse({"id": pk})
 
     async def clear(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
-        pk = edits.parse_pk(entry, request.path_params["pk"])
+        pk = edits.parse_pk(entry, request.path_params["row_id"])
         column = entry.geometry_column(request.query_params.get("column") or None)
-        await edits.clear(entry, column, pk)
+        await edits.clear(entry, column, pk, self.rules[entry.name], request)
         return JSONResponse({"id": pk})
+
+    async def delete_row(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        pk = edits.parse_pk(entry, request.path_params["row_id"])
+        await edits.delete_row(entry, pk, self.rules[entry.name], request)
+        return JSONResponse({"id": pk, "deleted": True})
 
     async def series(self, request: Request) -> Response:
         entry = self.registry.series_table(request.path_params["table"])
+        await self.rules[entry.name].check("get_all", request)
         spec = entry.series
         assert spec is not None
         query = request.query_params
@@ -381,6 +422,7 @@ class WidgetsApp:
 
     async def extent(self, request: Request) -> Response:
         entry = self.registry.series_table(request.path_params["table"])
+        await self.rules[entry.name].check("get_all", request)
         assert entry.series is not None
         first, last = await extent(entry, entry.column(entry.series["time_column"]))
         return JSONResponse(
@@ -478,6 +520,7 @@ def mount_widgets(
         options=WidgetsOptions(path=path, admin_path=admin_path, **options),
         hub=hub,
         auth_table=getattr(admin, "auth_table", None),
+        admin=admin,
     )
     if admin is not None:
         # AdminRouter serves ``sidebar_links`` per request; a new dict (never
@@ -493,12 +536,16 @@ def create_widgets_app(
     path: str = "/widgets/",
     admin_path: str = "/admin/",
     hub: Any = None,
+    admin: Any = None,
     **options: Any,
 ) -> WidgetsApp:
     """The widgets without mounting them: mount ``widgets.mount()`` yourself
-    and pass ``widgets.sidebar_links`` to ``create_admin``."""
+    and pass ``widgets.sidebar_links`` to ``create_admin``.  ``admin`` is the
+    ``create_admin(...)`` app whose rules the widgets obey; without it every
+    table is read-only unless listed in ``editable_outside_admin``."""
     return WidgetsApp(
         tables,
         options=WidgetsOptions(path=path, admin_path=admin_path, **options),
         hub=hub,
+        admin=admin,
     )

@@ -1,7 +1,15 @@
 """Writes from the map: create a row from a drawn geometry, move/reshape a
-row's geometry, clear it.  Every value is validated by the column itself
-(:meth:`SpatialColumn.to_geometry`) before a statement is sent, so invalid
-GeoJSON is a 400 and nothing is written."""
+row's geometry, clear it, delete the row.  Every value is validated by the
+column itself (:meth:`SpatialColumn.to_geometry`) before a statement is sent,
+so invalid GeoJSON is a 400 and nothing is written.
+
+Each write is what Piccolo Admin would do for the same change, and obeys the
+admin's rules for it (:mod:`pgext.admin.rules`): drawing is a POST
+(``post_single`` validators, ``pre_save`` hooks), moving or clearing a
+geometry is a PATCH of that column (``patch_single``, ``pre_patch``),
+deleting the row is a DELETE (``delete_single``, ``pre_delete``).  The order
+is the admin's: read-only refusal, unknown row, validators, input, hooks,
+write."""
 
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from pgext import seam
 from pgext.admin.errors import BadRequest, NotFound, TooLarge
 from pgext.admin.registry import TableEntry
+from pgext.admin.rules import TableRules
 from pgext.errors import InvalidValue
 
 MAX_BODY_BYTES = 1_000_000
@@ -83,9 +92,23 @@ def _database_refusal(error: asyncpg.PostgresError) -> BadRequest:
     )
 
 
-async def create(entry: TableEntry, column: Column, body: dict[str, Any]) -> Any:
+async def _require_row(entry: TableEntry, pk: Any) -> None:
+    if not await entry.table.exists().where(entry.pk == pk):
+        raise NotFound(f"{entry.name!r} has no row {pk!r}")
+
+
+async def create(
+    entry: TableEntry,
+    column: Column,
+    body: dict[str, Any],
+    rules: TableRules,
+    request: Any,
+) -> Any:
+    rules.writable()
+    await rules.check("post_single", request)
     geometry = geometry_value(column, body)
     row = entry.table(**{seam.column_name(column): geometry})
+    row = await rules.pre_save(row, request)
     try:
         await row.save()
     except asyncpg.PostgresError as error:
@@ -93,36 +116,60 @@ async def create(entry: TableEntry, column: Column, body: dict[str, Any]) -> Any
     return getattr(row, seam.column_name(entry.pk))
 
 
-async def update(
-    entry: TableEntry, column: Column, pk: Any, body: dict[str, Any]
+async def _patch(
+    entry: TableEntry, pk: Any, values: dict[Any, Any], rules: TableRules, request: Any
 ) -> None:
-    geometry = geometry_value(column, body)
-    table = entry.table
+    values = await rules.pre_patch(pk, values, request)
     try:
         rows = (
-            await table.update({column: geometry})
-            .where(entry.pk == pk)
-            .returning(entry.pk)
+            await entry.table.update(values).where(entry.pk == pk).returning(entry.pk)
         )
     except asyncpg.PostgresError as error:
         raise _database_refusal(error) from None
-    if not rows:
+    if not rows:  # deleted since it was checked
         raise NotFound(f"{entry.name!r} has no row {pk!r}")
 
 
-async def clear(entry: TableEntry, column: Column, pk: Any) -> None:
+async def update(
+    entry: TableEntry,
+    column: Column,
+    pk: Any,
+    body: dict[str, Any],
+    rules: TableRules,
+    request: Any,
+) -> None:
+    rules.writable()
+    await _require_row(entry, pk)
+    await rules.check("patch_single", request)
+    geometry = geometry_value(column, body)
+    await _patch(entry, pk, {column: geometry}, rules, request)
+
+
+async def clear(
+    entry: TableEntry, column: Column, pk: Any, rules: TableRules, request: Any
+) -> None:
+    rules.writable()
+    await _require_row(entry, pk)
+    await rules.check("patch_single", request)
     if not seam.column_is_nullable(column):
         raise BadRequest(
-            f"{seam.column_name(column)!r} is NOT NULL: delete the row in the admin "
-            "instead of its geometry"
+            f"{seam.column_name(column)!r} is NOT NULL: delete the row instead of "
+            "its geometry"
         )
-    rows = (
-        await entry.table.update({column: None})
-        .where(entry.pk == pk)
-        .returning(entry.pk)
-    )
-    if not rows:
-        raise NotFound(f"{entry.name!r} has no row {pk!r}")
+    await _patch(entry, pk, {column: None}, rules, request)
+
+
+async def delete_row(
+    entry: TableEntry, pk: Any, rules: TableRules, request: Any
+) -> None:
+    rules.writable()
+    await _require_row(entry, pk)
+    await rules.check("delete_single", request)
+    await rules.pre_delete(pk, request)
+    try:
+        await entry.table.delete().where(entry.pk == pk)
+    except asyncpg.PostgresError as error:
+        raise _database_refusal(error) from None
 
 
 async def read_row(entry: TableEntry, pk: Any) -> dict[str, Any]:

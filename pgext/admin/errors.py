@@ -32,3 +32,9 @@ class TooLarge(WidgetError):
     """A request body above the size cap (413)."""
 
     status = 413
+
+
+class Forbidden(WidgetError):
+    """A write the admin's rules do not allow, e.g. in read-only mode (403)."""
+
+    status = 403

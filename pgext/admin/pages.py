@@ -59,9 +59,13 @@ def map_page(
     tile_url: str | None,
     tile_attribution: str,
     max_features: int,
+    read_only_reason: str | None = None,
 ) -> str:
     config = {
         "api": f"{base}/api/map/{table}",
+        # No editing tools when the admin's rules make the table read-only.
+        "editable": read_only_reason is None,
+        "readOnlyReason": read_only_reason,
         "table": table,
         "maps": maps,
         "tileUrl": tile_url,

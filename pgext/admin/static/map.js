@@ -1,6 +1,7 @@
 // Map widget: rows of one table on a Leaflet map, loaded by bounding box;
 // draw / move / delete geometries with leaflet-geoman, saved through the
-// widgets' JSON API.  No tiles unless configured: a plain background with a
+// widgets' JSON API, which applies Piccolo Admin's rules (no tools at all
+// when the table is read-only for the widgets).  No tiles unless configured: a plain background with a
 // graticule works offline.
 "use strict";
 (function () {
@@ -90,13 +91,13 @@
     if (id === undefined || id === null) return;
     try {
       const result = await api(`${config.api}/rows/${encodeURIComponent(id)}`);
-      renderRow(result);
+      renderRow(result, id);
     } catch (error) {
       message(error.message, true);
     }
   }
 
-  function renderRow(result) {
+  function renderRow(result, id) {
     const box = document.getElementById("row");
     box.textContent = "";
     const table = document.createElement("table");
@@ -112,6 +113,26 @@
     link.id = "edit-link";
     link.textContent = "Edit in Piccolo Admin";
     box.append(table, link);
+    if (config.editable) {
+      // Deleting the row obeys the admin's delete rules (validators, pre_delete hooks).
+      const button = document.createElement("button");
+      button.id = "delete-row";
+      button.type = "button";
+      button.textContent = "Delete row";
+      button.addEventListener("click", () => deleteRow(id));
+      box.append(" ", button);
+    }
+  }
+
+  async function deleteRow(id) {
+    try {
+      await api(`${config.api}/rows/${encodeURIComponent(id)}`, { method: "DELETE" });
+      document.getElementById("row").textContent = "";
+      message(`deleted row ${id}`);
+      load();
+    } catch (error) {
+      message(`not deleted: ${error.message}`, true);
+    }
   }
 
   async function save(layer) {
@@ -126,7 +147,7 @@
         message(`saved new row ${result.id}`);
       } else {
         await api(`${config.api}/features/${encodeURIComponent(layer.pgextId)}`, {
-          method: "PUT", body: JSON.stringify({ column: state.column, geometry }),
+          method: "PATCH", body: JSON.stringify({ column: state.column, geometry }),
         });
         message(`saved row ${layer.pgextId}`);
       }
@@ -200,8 +221,10 @@
     });
   }
 
-  select.addEventListener("change", () => { state.column = select.value; map.pm.removeControls(); tools(); load(); });
+  // The admin's rules: a read-only table gets no editing tools at all.
+  const edit = config.editable ? tools : () => message(`read-only: ${config.readOnlyReason}`);
+  select.addEventListener("change", () => { state.column = select.value; map.pm.removeControls(); edit(); load(); });
   map.on("moveend", load);
-  tools();
+  edit();
   load();
 })();
