@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -175,15 +176,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-async def live_server(
-    widget_app: tuple[Starlette, WidgetsApp],
-) -> AsyncIterator[str]:
-    """The app served by uvicorn in this event loop (browser tests drive
+@asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """``app`` served by uvicorn in this event loop (browser tests drive
     Chromium from a worker thread so the loop keeps serving)."""
     port = free_port()
     config = uvicorn.Config(
-        widget_app[0],
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -196,9 +195,19 @@ async def live_server(
         if server.started:
             break
         await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture(scope="session")
+async def live_server(
+    widget_app: tuple[Starlette, WidgetsApp],
+) -> AsyncIterator[str]:
+    async with serve(widget_app[0]) as url:
+        yield url
 
 
 __all__ = ["T0", "timedelta"]

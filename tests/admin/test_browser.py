@@ -16,7 +16,8 @@ from starlette.applications import Starlette
 
 from pgext.admin import WidgetsApp, series_channel
 from pgext.engine import PgextEngine
-from tests.admin.conftest import T0, AdmReading, AdmShop, timedelta
+from tests.admin.conftest import T0, AdmReading, AdmShop, serve, timedelta
+from tests.admin.test_rules import make_app
 from tests.browser import chromium
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
@@ -125,7 +126,7 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     assert point.y == pytest.approx(expected[1], abs=1e-3)
     assert await AdmShop.count() == 6
 
-    # Move a point with geoman's drag mode: saved through PUT.
+    # Move a point with geoman's drag mode: saved through PATCH.
     await asyncio.to_thread(
         driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-drag").click
     )
@@ -229,3 +230,77 @@ async def test_chart_renders_and_shows_a_published_event_live(
     assert plotted[0] == int(buckets) + 1
     assert plotted[1] >= 99.5
     await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "chart.png"))
+
+
+async def test_the_map_follows_the_admins_rules(
+    driver: Any, seeded: PgextEngine, session_token: str
+) -> None:
+    """Read-only admin: no editing tools and no delete button; a pre_delete
+    hook that refuses: the map's "Delete row" says why and the row stays."""
+    from piccolo_admin.endpoints import TableConfig
+    from piccolo_api.crud.hooks import Hook, HookType
+    from selenium.webdriver.common.by import By
+    from starlette.exceptions import HTTPException
+
+    async def open_map(base: str) -> None:
+        await logged_in(driver, base, session_token)
+        await asyncio.to_thread(driver.get, f"{base}/widgets/map/adm_shop")
+        count = await wait_for(
+            driver,
+            lambda d: d.find_element(By.ID, "status").get_attribute("data-count"),
+            "features loaded",
+        )
+        assert count == "5"
+
+    async def show_row(index: int) -> Any:
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        # The page reloads its features once it has moved to their extent:
+        # a marker found just before may be gone; find it again.
+        for _ in range(20):
+            markers = driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")
+            try:
+                await asyncio.to_thread(markers[index].click)
+                break
+            except StaleElementReferenceException:
+                await asyncio.sleep(0.2)
+        return await wait_for(
+            driver, lambda d: d.find_element(By.ID, "edit-link"), "row shown"
+        )
+
+    async with serve(make_app([AdmShop], read_only=True)) as base:
+        await open_map(base)
+        assert not driver.find_elements(By.CSS_SELECTOR, ".leaflet-pm-toolbar")
+        assert not driver.find_elements(By.CSS_SELECTOR, "[class*=leaflet-pm-icon]")
+        assert driver.find_element(By.ID, "message").text == (
+            "read-only: Piccolo Admin is read-only: 'adm_shop' cannot be edited"
+        )
+        await show_row(0)
+        assert not driver.find_elements(By.ID, "delete-row")
+        await asyncio.to_thread(
+            driver.save_screenshot, str(ARTIFACTS / "map-read-only.png")
+        )
+
+    def keep_shops(row_id: int) -> None:
+        raise HTTPException(status_code=409, detail=f"shop {row_id} has open orders")
+
+    hooks = [Hook(HookType.pre_delete, keep_shops)]
+    async with serve(make_app([TableConfig(AdmShop, hooks=hooks)])) as base:
+        await open_map(base)
+        assert driver.find_elements(By.CSS_SELECTOR, ".leaflet-pm-icon-drag")
+        await show_row(2)
+        await asyncio.to_thread(driver.find_element(By.ID, "delete-row").click)
+        refused = await wait_for(
+            driver,
+            lambda d: (
+                (t := d.find_element(By.ID, "message").text).startswith("not deleted")
+                and t
+            ),
+            "delete refused",
+        )
+        assert refused.startswith("not deleted: 409: shop ")
+        assert refused.endswith(" has open orders")
+        await asyncio.to_thread(
+            driver.save_screenshot, str(ARTIFACTS / "map-delete-refused.png")
+        )
+    assert await AdmShop.count() == 5
