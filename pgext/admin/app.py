@@ -320,9 +320,10 @@ class WidgetsApp:
 
     async def create(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
+        rules = self.rules[entry.name]
+        rules.writable()  # before the body is read
         body = edits.parse_body(await edits.read_body(request))
         column = entry.geometry_column(_column_name(body, request))
-        rules = self.rules[entry.name]
         pk = await edits.create(entry, column, body, rules, request)
         return JSONResponse(
             {"id": pk, "admin_url": geo.admin_url(self.options.admin_path, entry, pk)},
@@ -331,10 +332,11 @@ class WidgetsApp:
 
     async def update(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
+        rules = self.rules[entry.name]
+        rules.writable()  # before the body is read
         pk = edits.parse_pk(entry, request.path_params["row_id"])
         body = edits.parse_body(await edits.read_body(request))
         column = entry.geometry_column(_column_name(body, request))
-        rules = self.rules[entry.name]
         await edits.update(entry, column, pk, body, rules, request)
         return JSONResponse({"id": pk})
 

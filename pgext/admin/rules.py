@@ -43,10 +43,6 @@ class TableRules:
     read_only_reason: str | None
     crud: PiccoloCRUD | None
 
-    @property
-    def editable(self) -> bool:
-        return self.read_only_reason is None
-
     def writable(self) -> None:
         """Refuse any write (403) when the table is read-only for the
         widgets; checked first, before anything is read or run."""

@@ -299,3 +299,15 @@ async def test_a_table_not_in_the_admin_is_read_only_unless_opted_in(
     client = await app_client(make_app([AdmArea], editable_outside_admin=[AdmShop]))
     assert (await client.post(FEATURES, json=POINT)).status_code == 201
     assert await AdmShop.count() == 6
+
+
+async def test_read_only_refuses_before_reading_the_body(
+    app_client: Callable[[Starlette], Any],
+) -> None:
+    client = await app_client(make_app([AdmShop], read_only=True))
+    for response in (
+        await client.post(FEATURES, content=b"not json"),
+        await client.patch(f"{FEATURES}/999", content=b"x" * 2_000_000),
+    ):
+        assert response.status_code == 403
+    assert await AdmShop.count() == 5
