@@ -15,7 +15,7 @@ is redirected to the admin's login, a write without the token gets 403.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from pgext import seam
-from pgext.admin import edits, geo, pages, params
-from pgext.admin.errors import BadRequest, WidgetError
+from pgext.admin import pages, params
+from pgext.admin.errors import BadRequest, json_errors
 from pgext.admin.live import series_channel
+from pgext.admin.map_api import MapApi
 from pgext.admin.registry import Registry
 from pgext.admin.rules import build_rules
 from pgext.admin.series import (
@@ -51,11 +52,9 @@ from pgext.admin.series import (
     extent,
     read_series,
 )
-from pgext.errors import InvalidIdentifier, InvalidValue
+from pgext.errors import InvalidValue
 
 STATIC = Path(__file__).parent / "static"
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass
@@ -74,25 +73,6 @@ class WidgetsOptions:
     #: (no admin validators or hooks exist for them); the others are
     #: read-only in the widgets.
     editable_outside_admin: Sequence[type[Table]] = ()
-
-
-def _json_error(error: Exception, status: int) -> JSONResponse:
-    return JSONResponse({"error": str(error)}, status_code=status)
-
-
-def _handler(function: Handler) -> Handler:
-    """Refusals become JSON 4xx responses with the reason."""
-
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await function(request)
-        except WidgetError as error:
-            return _json_error(error, error.status)
-        except (InvalidValue, InvalidIdentifier) as error:
-            return _json_error(error, 400)
-
-    wrapped.__name__ = function.__name__
-    return wrapped
 
 
 class WidgetsApp:
@@ -124,6 +104,12 @@ class WidgetsApp:
             )
         # The admin's rules (read-only, validators, hooks) per table.
         self.obey(admin)
+        self.map_api = MapApi(
+            self.registry,
+            lambda name: self.rules[name],
+            admin_path=self.options.admin_path,
+            max_features=self.options.max_features,
+        )
         self.hub = hub
         self._own_hub = False
         self.bridge: Any = None
@@ -145,42 +131,13 @@ class WidgetsApp:
             live_routes = self.bridge.routes()
         inner = Starlette(
             routes=[
-                Route("/", _handler(self.index)),
-                Route("/map/{table}", _handler(self.map_page)),
-                Route("/series/{table}", _handler(self.series_page)),
-                Route("/api/widgets", _handler(self.api_widgets)),
-                Route(
-                    "/api/map/{table}/features",
-                    _handler(self.features),
-                    methods=["GET"],
-                ),
-                Route(
-                    "/api/map/{table}/features", _handler(self.create), methods=["POST"]
-                ),
-                # ``row_id``: the admin's name, which validators may read.
-                Route(
-                    "/api/map/{table}/features/{row_id}",
-                    _handler(self.update),
-                    methods=["PATCH", "PUT"],
-                ),
-                Route(
-                    "/api/map/{table}/features/{row_id}",
-                    _handler(self.clear),
-                    methods=["DELETE"],
-                ),
-                Route(
-                    "/api/map/{table}/rows/{row_id}",
-                    _handler(self.row),
-                    methods=["GET"],
-                ),
-                Route(
-                    "/api/map/{table}/rows/{row_id}",
-                    _handler(self.delete_row),
-                    methods=["DELETE"],
-                ),
-                Route("/api/map/{table}/extent", _handler(self.map_extent)),
-                Route("/api/series/{table}", _handler(self.series)),
-                Route("/api/series/{table}/extent", _handler(self.extent)),
+                Route("/", json_errors(self.index)),
+                Route("/map/{table}", json_errors(self.map_page)),
+                Route("/series/{table}", json_errors(self.series_page)),
+                Route("/api/widgets", json_errors(self.api_widgets)),
+                Mount("/api/map", routes=self.map_api.routes()),
+                Route("/api/series/{table}", json_errors(self.series)),
+                Route("/api/series/{table}/extent", json_errors(self.extent)),
                 Mount("/api/live", routes=live_routes),
                 Mount("/static", StaticFiles(directory=STATIC), name="static"),
             ]
@@ -286,73 +243,6 @@ class WidgetsApp:
             {"admin_path": self.options.admin_path, "tables": self.registry.describe()}
         )
 
-    async def features(self, request: Request) -> Response:
-        entry = self.registry.map_table(request.path_params["table"])
-        await self.rules[entry.name].check("get_all", request)
-        query = request.query_params
-        column = entry.geometry_column(query.get("column") or None)
-        view = params.bbox(query.get("bbox"))
-        zoom = params.integer(query, "zoom", 2, 0, 24)
-        cap = self.options.max_features
-        limit = params.integer(query, "limit", cap, 1, cap)
-        text = await geo.features(entry, column, view, zoom, limit)
-        return Response(text, media_type="application/geo+json")
-
-    async def map_extent(self, request: Request) -> Response:
-        entry = self.registry.map_table(request.path_params["table"])
-        await self.rules[entry.name].check("get_all", request)
-        column = entry.geometry_column(request.query_params.get("column") or None)
-        box = await geo.extent(entry, column)
-        return JSONResponse({"bbox": list(box) if box else None})
-
-    async def row(self, request: Request) -> Response:
-        entry = self.registry.map_table(request.path_params["table"])
-        pk = edits.parse_pk(entry, request.path_params["row_id"])
-        await self.rules[entry.name].check("get_single", request)
-        data = await edits.read_row(entry, pk)
-        return JSONResponse(
-            {
-                "table": entry.name,
-                "row": data,
-                "admin_url": geo.admin_url(self.options.admin_path, entry, pk),
-            }
-        )
-
-    async def create(self, request: Request) -> Response:
-        entry = self.registry.map_table(request.path_params["table"])
-        rules = self.rules[entry.name]
-        rules.writable()  # before the body is read
-        body = edits.parse_body(await edits.read_body(request))
-        column = entry.geometry_column(_column_name(body, request))
-        pk = await edits.create(entry, column, body, rules, request)
-        return JSONResponse(
-            {"id": pk, "admin_url": geo.admin_url(self.options.admin_path, entry, pk)},
-            status_code=201,
-        )
-
-    async def update(self, request: Request) -> Response:
-        entry = self.registry.map_table(request.path_params["table"])
-        rules = self.rules[entry.name]
-        rules.writable()  # before the body is read
-        pk = edits.parse_pk(entry, request.path_params["row_id"])
-        body = edits.parse_body(await edits.read_body(request))
-        column = entry.geometry_column(_column_name(body, request))
-        await edits.update(entry, column, pk, body, rules, request)
-        return JSONResponse({"id": pk})
-
-    async def clear(self, request: Request) -> Response:
-        entry = self.registry.map_table(request.path_params["table"])
-        pk = edits.parse_pk(entry, request.path_params["row_id"])
-        column = entry.geometry_column(request.query_params.get("column") or None)
-        await edits.clear(entry, column, pk, self.rules[entry.name], request)
-        return JSONResponse({"id": pk})
-
-    async def delete_row(self, request: Request) -> Response:
-        entry = self.registry.map_table(request.path_params["table"])
-        pk = edits.parse_pk(entry, request.path_params["row_id"])
-        await edits.delete_row(entry, pk, self.rules[entry.name], request)
-        return JSONResponse({"id": pk, "deleted": True})
-
     async def series(self, request: Request) -> Response:
         entry = self.registry.series_table(request.path_params["table"])
         await self.rules[entry.name].check("get_all", request)
@@ -433,13 +323,6 @@ class WidgetsApp:
                 "end": _aware(last).isoformat() if last else None,
             }
         )
-
-
-def _column_name(body: dict[str, Any], request: Request) -> str | None:
-    name = body.get("column", request.query_params.get("column"))
-    if name is not None and not isinstance(name, str):
-        raise BadRequest("column must be a string")
-    return name or None
 
 
 def _aware(value: Any) -> Any:

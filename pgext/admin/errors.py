@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from pgext.errors import PgextError
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pgext.errors import InvalidIdentifier, InvalidValue, PgextError
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class WidgetError(PgextError):
@@ -38,3 +45,18 @@ class Forbidden(WidgetError):
     """A write the admin's rules do not allow, e.g. in read-only mode (403)."""
 
     status = 403
+
+
+def json_errors(function: Handler) -> Handler:
+    """Refusals become JSON 4xx responses ``{"error": reason}``."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await function(request)
+        except WidgetError as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
+        except (InvalidValue, InvalidIdentifier) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+
+    wrapped.__name__ = function.__name__
+    return wrapped

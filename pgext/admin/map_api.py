@@ -1,0 +1,124 @@
+"""The map widget's JSON API: features by bounding box, the extent, one
+row, and the editor's writes (draw, move, erase, delete the row), each after
+the admin's rules for the table (:mod:`pgext.admin.rules`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from pgext.admin import edits, geo, params
+from pgext.admin.errors import BadRequest, json_errors
+from pgext.admin.registry import Registry
+from pgext.admin.rules import TableRules
+
+
+class MapApi:
+    """Mounted at ``<widgets>/api/map``; ``rules`` gives a table's rules by
+    name (they change when the widgets :meth:`~WidgetsApp.obey` an admin)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        rules: Callable[[str], TableRules],
+        *,
+        admin_path: str,
+        max_features: int,
+    ) -> None:
+        self.registry = registry
+        self.rules = rules
+        self.admin_path = admin_path
+        self.max_features = max_features
+
+    def routes(self) -> list[BaseRoute]:
+        # ``row_id``: the admin's name for it, which validators may read.
+        features = "/{table}/features"
+        feature = "/{table}/features/{row_id}"
+        row = "/{table}/rows/{row_id}"
+        return [
+            Route(features, json_errors(self.features), methods=["GET"]),
+            Route(features, json_errors(self.create), methods=["POST"]),
+            Route(feature, json_errors(self.update), methods=["PATCH", "PUT"]),
+            Route(feature, json_errors(self.clear), methods=["DELETE"]),
+            Route(row, json_errors(self.row), methods=["GET"]),
+            Route(row, json_errors(self.delete_row), methods=["DELETE"]),
+            Route("/{table}/extent", json_errors(self.map_extent), methods=["GET"]),
+        ]
+
+    async def features(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        await self.rules(entry.name).check("get_all", request)
+        query = request.query_params
+        column = entry.geometry_column(query.get("column") or None)
+        view = params.bbox(query.get("bbox"))
+        zoom = params.integer(query, "zoom", 2, 0, 24)
+        cap = self.max_features
+        limit = params.integer(query, "limit", cap, 1, cap)
+        text = await geo.features(entry, column, view, zoom, limit)
+        return Response(text, media_type="application/geo+json")
+
+    async def map_extent(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        await self.rules(entry.name).check("get_all", request)
+        column = entry.geometry_column(request.query_params.get("column") or None)
+        box = await geo.extent(entry, column)
+        return JSONResponse({"bbox": list(box) if box else None})
+
+    async def row(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        pk = edits.parse_pk(entry, request.path_params["row_id"])
+        await self.rules(entry.name).check("get_single", request)
+        data = await edits.read_row(entry, pk)
+        return JSONResponse(
+            {
+                "table": entry.name,
+                "row": data,
+                "admin_url": geo.admin_url(self.admin_path, entry, pk),
+            }
+        )
+
+    async def create(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        rules = self.rules(entry.name)
+        rules.writable()  # before the body is read
+        body = edits.parse_body(await edits.read_body(request))
+        column = entry.geometry_column(_column_name(body, request))
+        pk = await edits.create(entry, column, body, rules, request)
+        return JSONResponse(
+            {"id": pk, "admin_url": geo.admin_url(self.admin_path, entry, pk)},
+            status_code=201,
+        )
+
+    async def update(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        rules = self.rules(entry.name)
+        rules.writable()  # before the body is read
+        pk = edits.parse_pk(entry, request.path_params["row_id"])
+        body = edits.parse_body(await edits.read_body(request))
+        column = entry.geometry_column(_column_name(body, request))
+        await edits.update(entry, column, pk, body, rules, request)
+        return JSONResponse({"id": pk})
+
+    async def clear(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        pk = edits.parse_pk(entry, request.path_params["row_id"])
+        column = entry.geometry_column(request.query_params.get("column") or None)
+        await edits.clear(entry, column, pk, self.rules(entry.name), request)
+        return JSONResponse({"id": pk})
+
+    async def delete_row(self, request: Request) -> Response:
+        entry = self.registry.map_table(request.path_params["table"])
+        pk = edits.parse_pk(entry, request.path_params["row_id"])
+        await edits.delete_row(entry, pk, self.rules(entry.name), request)
+        return JSONResponse({"id": pk, "deleted": True})
+
+
+def _column_name(body: dict[str, Any], request: Request) -> str | None:
+    name = body.get("column", request.query_params.get("column"))
+    if name is not None and not isinstance(name, str):
+        raise BadRequest("column must be a string")
+    return name or None
