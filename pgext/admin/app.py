@@ -40,7 +40,7 @@ from starlette.types import ASGIApp
 
 from pgext import seam
 from pgext.admin import pages, params
-from pgext.admin.errors import BadRequest, json_errors
+from pgext.admin.errors import BadRequest, WidgetError, json_errors
 from pgext.admin.live import series_channel
 from pgext.admin.map_api import MapApi
 from pgext.admin.registry import Registry
@@ -117,7 +117,7 @@ class WidgetsApp:
         live_routes: list[BaseRoute] = []
         if live_tables:
             from pgext.pubsub import Hub
-            from pgext.pubsub.bridge import Bridge, authenticated
+            from pgext.pubsub.bridge import Bridge
 
             if self.hub is None:
                 self.hub = Hub(seam.table_engine(live_tables[0]))
@@ -125,7 +125,7 @@ class WidgetsApp:
             self.bridge = Bridge(
                 self.hub,
                 {seam.table_name(t): series_channel(t) for t in live_tables},
-                authorize=authenticated,
+                authorize=self._may_stream,
                 heartbeat=10.0,
             )
             live_routes = self.bridge.routes()
@@ -189,6 +189,22 @@ class WidgetsApp:
             await self.bridge.close()
         if self._own_hub and self.hub is not None:
             await self.hub.close()
+
+    async def _may_stream(self, connection: HTTPConnection, channel: Any) -> bool:
+        """A live chart is a read of the table: logged in, and the admin's
+        ``get_all`` validators allow it."""
+        from starlette.exceptions import HTTPException
+
+        from pgext.pubsub.bridge import authenticated
+
+        authenticated(connection, channel)
+        rules = self.rules.get(connection.path_params.get("channel", ""))
+        if rules is not None:
+            try:
+                await rules.check("get_all", connection)
+            except WidgetError as error:
+                raise HTTPException(error.status, str(error)) from error
+        return True
 
     def _unauthenticated(
         self, conn: HTTPConnection, error: AuthenticationError

@@ -24,7 +24,7 @@ from starlette.routing import Mount
 
 from pgext.admin import mount_widgets
 from pgext.engine import PgextEngine
-from tests.admin.conftest import USERNAME, AdmArea, AdmShop
+from tests.admin.conftest import USERNAME, AdmArea, AdmReading, AdmShop
 
 pytestmark = pytest.mark.postgres
 
@@ -311,3 +311,27 @@ async def test_read_only_refuses_before_reading_the_body(
     ):
         assert response.status_code == 403
     assert await AdmShop.count() == 5
+
+
+async def test_get_all_validators_guard_the_charts_and_their_live_stream(
+    session_token: str, widget_app: tuple[Starlette, Any], seeded: PgextEngine
+) -> None:
+    def no_readings(piccolo_crud: Any, request: Request) -> None:
+        raise HTTPException(status_code=403, detail="readings are confidential")
+
+    config = TableConfig(AdmReading, validators=Validators(get_all=[no_readings]))
+    admin = create_admin([config], auth_table=BaseUser, session_table=SessionsBase)
+    app = Starlette(routes=[Mount("/admin/", admin)])
+    mount_widgets(app, tables=[AdmReading], hub=widget_app[1].hub)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        cookies={"id": session_token},
+    ) as client:
+        for path in ("", "/extent"):
+            response = await client.get(f"/widgets/api/series/adm_reading{path}")
+            assert response.status_code == 403
+            assert response.json()["error"] == "readings are confidential"
+        live = await client.get("/widgets/api/live/sse/adm_reading")
+        assert live.status_code == 403
+        assert "readings are confidential" in live.text
