@@ -235,10 +235,14 @@ async def test_chart_renders_and_shows_a_published_event_live(
 async def test_the_map_follows_the_admins_rules(
     driver: Any, seeded: PgextEngine, session_token: str
 ) -> None:
-    """Read-only admin: no editing tools and no delete button; a pre_delete
-    hook that refuses: the map's "Delete row" says why and the row stays."""
+    """Read-only admin: no editing tools and no delete button; a validator
+    that refuses PATCH: a dragged point is not saved, the page says why and
+    shows the point where it is again; a pre_delete hook that refuses: the
+    map's "Delete row" says why and the row stays."""
     from piccolo_admin.endpoints import TableConfig
     from piccolo_api.crud.hooks import Hook, HookType
+    from piccolo_api.crud.validators import Validators
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from starlette.exceptions import HTTPException
 
@@ -280,6 +284,49 @@ async def test_the_map_follows_the_admins_rules(
         await asyncio.to_thread(
             driver.save_screenshot, str(ARTIFACTS / "map-read-only.png")
         )
+
+    def frozen(piccolo_crud: Any, request: Any) -> None:
+        raise HTTPException(status_code=403, detail="shops may not move")
+
+    before = await AdmShop.select(AdmShop.id, AdmShop.location).order_by(AdmShop.id)
+    validators = Validators(patch_single=[frozen])
+    async with serve(make_app([TableConfig(AdmShop, validators=validators)])) as base:
+        await open_map(base)
+        drag = driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-drag")
+        await asyncio.to_thread(drag.click)
+        target = driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")[1]
+        where = target.get_attribute("d")  # the point's place on the page
+
+        def drag_south() -> None:
+            ActionChains(driver).click_and_hold(target).move_by_offset(
+                20, 0
+            ).move_by_offset(20, 40).release().perform()
+
+        await asyncio.to_thread(drag_south)
+        refused = await wait_for(
+            driver,
+            lambda d: (
+                (t := d.find_element(By.ID, "message").text).startswith("not saved")
+                and t
+            ),
+            "move refused",
+        )
+        assert refused == "not saved: 403: shops may not move"
+        await asyncio.to_thread(
+            driver.save_screenshot, str(ARTIFACTS / "map-move-refused.png")
+        )
+
+        def places(d: Any) -> list[str]:
+            paths = d.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")
+            return [p.get_attribute("d") for p in paths]
+
+        assert where not in places(driver)  # shown where it was dropped
+        await asyncio.to_thread(drag.click)  # leaving drag mode reloads
+        await wait_for(driver, lambda d: where in places(d), "point shown back")
+    after = await AdmShop.select(AdmShop.id, AdmShop.location).order_by(AdmShop.id)
+    assert [(r["id"], r["location"].wkb) for r in after] == [
+        (r["id"], r["location"].wkb) for r in before
+    ]
 
     def keep_shops(row_id: int) -> None:
         raise HTTPException(status_code=409, detail=f"shop {row_id} has open orders")

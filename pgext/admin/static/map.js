@@ -158,6 +158,11 @@
   }
 
   map.on("pm:create", (event) => save(event.layer));
+  // Leaving an editing mode reloads, so an edit the server refused (the
+  // admin's rules, bad input) is shown as it is in the database again.
+  for (const mode of ["pm:globaleditmodetoggled", "pm:globaldragmodetoggled", "pm:globalremovalmodetoggled"]) {
+    map.on(mode, (event) => { if (!event.enabled) load(); });
+  }
   map.on("pm:remove", async (event) => {
     const id = event.layer.pgextId;
     if (id === undefined) return;
