@@ -50,6 +50,22 @@ async def wait_for(driver: Any, condition: Callable[[Any], T], what: str) -> T:
     return await asyncio.to_thread(wait)
 
 
+async def click_marker(driver: Any, index: int) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    # The page loads its features again once it has moved to their extent:
+    # a marker found just before may be gone; find it again.
+    for _ in range(20):
+        markers = driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")
+        try:
+            await asyncio.to_thread(markers[index].click)
+            return
+        except StaleElementReferenceException:
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"marker {index} kept being replaced")
+
+
 async def test_map_shows_rows_and_saves_a_drawn_point(
     driver: Any,
     live_server: str,
@@ -86,7 +102,7 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "map.png"))
 
     # Click a feature: its row and the link to its admin edit page appear.
-    await asyncio.to_thread(markers[0].click)
+    await click_marker(driver, 0)
     link = await wait_for(
         driver, lambda d: d.find_element(By.ID, "edit-link"), "row shown"
     )
@@ -150,8 +166,15 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     assert row is not None
     original = shapely.Point(2.30 + (moved_id - 1) * 0.01, 48.85)
     assert row["location"].y < original.y - 1e-4  # dragged south
+    # Leaving drag mode loads the features again: wait for it to finish.
+    driver.execute_script("document.getElementById('status').dataset.count = ''")
     await asyncio.to_thread(
         driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-drag").click
+    )
+    await wait_for(
+        driver,
+        lambda d: d.find_element(By.ID, "status").get_attribute("data-count"),
+        "features loaded after leaving drag mode",
     )
 
     # Delete a geometry with the eraser: cleared through DELETE.
@@ -248,7 +271,9 @@ async def test_the_map_follows_the_admins_rules(
 
     async def open_map(base: str) -> None:
         await logged_in(driver, base, session_token)
-        await asyncio.to_thread(driver.get, f"{base}/widgets/map/adm_shop")
+        # A fixed view: the page loads its features once.
+        page = f"{base}/widgets/map/adm_shop?view=2.25,48.8,2.4,48.9"
+        await asyncio.to_thread(driver.get, page)
         count = await wait_for(
             driver,
             lambda d: d.find_element(By.ID, "status").get_attribute("data-count"),
@@ -257,17 +282,7 @@ async def test_the_map_follows_the_admins_rules(
         assert count == "5"
 
     async def show_row(index: int) -> Any:
-        from selenium.common.exceptions import StaleElementReferenceException
-
-        # The page reloads its features once it has moved to their extent:
-        # a marker found just before may be gone; find it again.
-        for _ in range(20):
-            markers = driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")
-            try:
-                await asyncio.to_thread(markers[index].click)
-                break
-            except StaleElementReferenceException:
-                await asyncio.sleep(0.2)
+        await click_marker(driver, index)
         return await wait_for(
             driver, lambda d: d.find_element(By.ID, "edit-link"), "row shown"
         )
@@ -317,8 +332,12 @@ async def test_the_map_follows_the_admins_rules(
         )
 
         def places(d: Any) -> list[str]:
-            paths = d.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")
-            return [p.get_attribute("d") for p in paths]
+            # One script: the paths may be replaced while they are read.
+            found: list[str] = d.execute_script(
+                "return Array.from(document.querySelectorAll("
+                "'path.leaflet-interactive'), (p) => p.getAttribute('d'))"
+            )
+            return found
 
         assert where not in places(driver)  # shown where it was dropped
         await asyncio.to_thread(drag.click)  # leaving drag mode reloads
