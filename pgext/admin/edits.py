@@ -7,9 +7,9 @@ Each write is what Piccolo Admin would do for the same change, and obeys the
 admin's rules for it (:mod:`pgext.admin.rules`): drawing is a POST
 (``post_single`` validators, ``pre_save`` hooks), moving or clearing a
 geometry is a PATCH of that column (``patch_single``, ``pre_patch``),
-deleting the row is a DELETE (``delete_single``, ``pre_delete``).  The order
-is the admin's: read-only refusal, unknown row, validators, input, hooks,
-write."""
+deleting the row is a DELETE (``delete_single``, ``pre_delete``).  The
+order: read-only refusal, unknown row (404, as ``PiccoloCRUD.detail`` checks
+first), validators, the geometry, hooks, write."""
 
 from __future__ import annotations
 

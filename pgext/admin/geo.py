@@ -55,9 +55,10 @@ def _envelope(column: Column) -> str:
 
 
 def label_column(entry: TableEntry) -> Column | None:
-    """The first text column, shown as a feature's label."""
+    """The first text column, shown as a feature's label; never a column
+    declared ``secret=True`` (the admin's API never sends those either)."""
     for column in seam.table_columns(entry.table):
-        if isinstance(column, Varchar | Text):
+        if isinstance(column, Varchar | Text) and not seam.column_is_secret(column):
             return column
     return None
 

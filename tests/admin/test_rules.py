@@ -13,6 +13,8 @@ import httpx
 import pytest
 import shapely
 from piccolo.apps.user.tables import BaseUser
+from piccolo.columns import Varchar
+from piccolo.table import Table
 from piccolo_admin.endpoints import TableConfig, create_admin
 from piccolo_api.crud.hooks import Hook, HookType
 from piccolo_api.crud.validators import Validators
@@ -24,7 +26,9 @@ from starlette.routing import Mount
 
 from pgext.admin import mount_widgets
 from pgext.engine import PgextEngine
+from pgext.postgis import Geometry
 from tests.admin.conftest import USERNAME, AdmArea, AdmReading, AdmShop
+from tests.helpers import drop_tables, recreate_tables
 
 pytestmark = pytest.mark.postgres
 
@@ -335,3 +339,30 @@ async def test_get_all_validators_guard_the_charts_and_their_live_stream(
         live = await client.get("/widgets/api/live/sse/adm_reading")
         assert live.status_code == 403
         assert "readings are confidential" in live.text
+
+
+class AdmVault(Table, tablename="adm_vault"):
+    code = Varchar(length=20, secret=True)
+    location = Geometry("Point", srid=4326)
+
+
+async def test_secret_columns_are_neither_labels_nor_row_values(
+    app_client: Callable[[Starlette], Any], admin_db: PgextEngine
+) -> None:
+    await recreate_tables(admin_db, AdmVault)
+    try:
+        await AdmVault.insert(AdmVault(code="s3cr3t", location="POINT(2.3 48.85)"))
+        admin = create_admin(
+            [AdmVault], auth_table=BaseUser, session_table=SessionsBase
+        )
+        app = Starlette(routes=[Mount("/admin/", admin)])
+        mount_widgets(app, tables=[AdmVault])
+        client = await app_client(app)
+        api = "/widgets/api/map/adm_vault"
+        features = await client.get(f"{api}/features", params={"bbox": "2,48,3,49"})
+        assert features.status_code == 200
+        assert features.json()["features"][0]["properties"] == {"label": None}
+        row = await client.get(f"{api}/rows/1")
+        assert "code" not in row.json()["row"] and "s3cr3t" not in row.text
+    finally:
+        await drop_tables(AdmVault)
