@@ -161,6 +161,8 @@ def timeseries_widget(table: type[Table]) -> dict[str, Any] | None:
         if isinstance(column, _VALUE_TYPES)
         and not isinstance(column, ForeignKey)
         and name != pk
+        # The admin never sends secret columns; neither may a chart.
+        and not seam.column_is_secret(column)
     ]
     if not values:
         return None
@@ -179,6 +181,8 @@ def timeseries_widget(table: type[Table]) -> dict[str, Any] | None:
     for name in candidates:
         column = by_name.get(name)
         if column is None or name in (pk, time_name) or name in keys:
+            continue
+        if seam.column_is_secret(column):
             continue
         if isinstance(column, (Date, *_TIME_TYPES)):
             continue

@@ -152,3 +152,17 @@ def test_annotate_puts_the_entry_on_the_time_column() -> None:
     value = model(at="2026-01-01T00:00:00Z", price=1.5).at
     assert type(value) is datetime
     assert value == datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def test_secret_columns_are_never_chart_values_or_keys() -> None:
+    class WgPayroll(Table, tablename="wg_payroll"):
+        paid = Timestamptz()
+        employee = Varchar(secret=True)
+        salary = DoublePrecision(secret=True)
+        team = Varchar()
+        hours = Real()
+
+    entry = widgets.timeseries_widget(WgPayroll)
+    assert entry is not None
+    assert entry["value_columns"] == ["hours"]
+    assert entry["series_keys"] == ["team"]
