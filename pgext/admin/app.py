@@ -11,6 +11,8 @@ own login (piccolo_api's ``SessionsAuthBackend``, cookie ``id``) and CSRF
 protection (``CSRFMiddleware``: cookie ``csrftoken``, header
 ``X-CSRFToken``): an anonymous API request gets 401, an anonymous page request
 is redirected to the admin's login, a write without the token gets 403.
+Every request then obeys the admin's rules for its table (read-only mode,
+validators, hooks: :mod:`pgext.admin.rules`).
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ class WidgetsApp:
     """The widgets of ``tables`` as an ASGI app (see :func:`mount_widgets`).
 
     ``asgi`` is the app wrapped in the admin's session authentication and
-    CSRF middleware; ``sidebar_links`` are the entries for
+    CSRF middleware; ``admin`` is the ``create_admin(...)`` app whose rules
+    the widgets obey (see :meth:`obey`); ``sidebar_links`` are the entries for
     ``create_admin(sidebar_links=...)``; call :meth:`close` on shutdown to
     stop live streams.
     """
@@ -401,8 +404,11 @@ def mount_widgets(
     the admin's sidebar.
 
     The admin's mount (``Mount("/admin/", create_admin(...))``) is found in
-    ``target``; its path is where the widgets link to (edit pages, login) and
-    its user/session tables are the ones the widgets check.  Other keyword
+    ``target``; its path is where the widgets link to (edit pages, login),
+    its user/session tables are the ones the widgets check, and its
+    read-only mode and ``TableConfig`` validators and hooks are the rules the
+    map's edits obey (a table it does not serve is read-only unless listed in
+    ``editable_outside_admin``).  Other keyword
     arguments are :class:`WidgetsOptions` fields (``tile_url``,
     ``max_features`` ...).  Returns the :class:`WidgetsApp` (``await
     widgets.close()`` on shutdown).
