@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from piccolo.columns import Timestamp, Timestamptz
 from piccolo.table import Table
 from piccolo_api.csrf.middleware import CSRFMiddleware
 from piccolo_api.session_auth.middleware import SessionsAuthBackend
@@ -41,8 +40,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from pgext import seam
-from pgext.admin import pages, params
-from pgext.admin.errors import BadRequest, WidgetError, json_errors
+from pgext.admin import pages
+from pgext.admin.errors import WidgetError, json_errors
 from pgext.admin.live import series_channel
 from pgext.admin.map_api import MapApi
 from pgext.admin.registry import Registry
@@ -50,10 +49,8 @@ from pgext.admin.rules import build_rules
 from pgext.admin.series import (
     AGGREGATES,
     SeriesLimits,
-    SeriesRequest,
-    extent,
-    read_series,
 )
+from pgext.admin.series_api import SeriesApi
 from pgext.errors import InvalidValue
 
 STATIC = Path(__file__).parent / "static"
@@ -107,11 +104,13 @@ class WidgetsApp:
             )
         # The admin's rules (read-only, validators, hooks) per table.
         self.obey(admin)
+        self.series_api = SeriesApi(
+            self.registry, lambda name: self.rules[name], lambda: self.options.series
+        )
         self.map_api = MapApi(
             self.registry,
             lambda name: self.rules[name],
-            admin_path=self.options.admin_path,
-            max_features=self.options.max_features,
+            self.options,
         )
         self.hub = hub
         self._own_hub = False
@@ -139,8 +138,7 @@ class WidgetsApp:
                 Route("/series/{table}", json_errors(self.series_page)),
                 Route("/api/widgets", json_errors(self.api_widgets)),
                 Mount("/api/map", routes=self.map_api.routes()),
-                Route("/api/series/{table}", json_errors(self.series)),
-                Route("/api/series/{table}/extent", json_errors(self.extent)),
+                Mount("/api/series", routes=self.series_api.routes()),
                 Mount("/api/live", routes=live_routes),
                 Mount("/static", StaticFiles(directory=STATIC), name="static"),
             ]
@@ -261,108 +259,6 @@ class WidgetsApp:
         return JSONResponse(
             {"admin_path": self.options.admin_path, "tables": self.registry.describe()}
         )
-
-    async def series(self, request: Request) -> Response:
-        entry = self.registry.series_table(request.path_params["table"])
-        await self.rules[entry.name].check("get_all", request)
-        spec = entry.series
-        assert spec is not None
-        query = request.query_params
-        limits = self.options.series
-        time = entry.column(params.text(query, "time", spec["time_column"]))
-        if seam.column_name(time) != spec["time_column"]:
-            raise BadRequest(
-                f"time must be {spec['time_column']!r}, "
-                f"the time column of {entry.name!r}"
-            )
-        value_name = params.text(query, "value", spec["value_columns"][0])
-        if value_name not in spec["value_columns"]:
-            entry.column(value_name)  # unknown column: says so
-            raise BadRequest(
-                f"{value_name!r} is not a numeric column of {entry.name!r}; "
-                f"expected one of {spec['value_columns']}"
-            )
-        key_name = query.get("key") or None
-        if key_name is not None and key_name not in spec["series_keys"]:
-            entry.column(key_name)
-            raise BadRequest(
-                f"{key_name!r} cannot be a series key of {entry.name!r}; "
-                f"expected one of {spec['series_keys']}"
-            )
-        aggregate = params.text(query, "agg", "avg")
-        if aggregate not in AGGREGATES:
-            raise BadRequest(
-                f"agg must be one of {list(AGGREGATES)}, got {aggregate!r}"
-            )
-        points = params.integer(
-            query, "points", limits.default_points, 2, limits.max_points
-        )
-        series_count = params.integer(
-            query, "series", limits.max_series, 1, limits.max_series
-        )
-        start = params.timestamp(query, "start")
-        end = params.timestamp(query, "end")
-        if start is None or end is None:
-            first, last = await extent(entry, time)
-            if first is None or last is None:
-                return JSONResponse(
-                    {
-                        "buckets": [],
-                        "series": [],
-                        "sampled_percent": None,
-                        "start": None,
-                        "end": None,
-                    }
-                )
-            start = start or _aware(first)
-            end = end or _after(_aware(last))
-        if end <= start:
-            raise BadRequest("end must be after start")
-        naive = isinstance(time, Timestamp) and not isinstance(time, Timestamptz)
-        request_ = SeriesRequest(
-            time=time,
-            value=entry.column(value_name),
-            key=entry.column(key_name) if key_name else None,
-            aggregate=aggregate,
-            start=_for_column(start, naive),
-            end=_for_column(end, naive),
-            points=points,
-            series=series_count,
-        )
-        return JSONResponse(await read_series(entry, request_, limits))
-
-    async def extent(self, request: Request) -> Response:
-        entry = self.registry.series_table(request.path_params["table"])
-        await self.rules[entry.name].check("get_all", request)
-        assert entry.series is not None
-        first, last = await extent(entry, entry.column(entry.series["time_column"]))
-        return JSONResponse(
-            {
-                "start": _aware(first).isoformat() if first else None,
-                "end": _aware(last).isoformat() if last else None,
-            }
-        )
-
-
-def _aware(value: Any) -> Any:
-    from datetime import datetime, timezone
-
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
-def _after(value: Any) -> Any:
-    from datetime import timedelta
-
-    # The range is half-open: include the last row.
-    return value + timedelta(microseconds=1)
-
-
-def _for_column(value: Any, naive: bool) -> Any:
-    from datetime import timezone
-
-    return value.astimezone(timezone.utc).replace(tzinfo=None) if naive else value
 
 
 # -- the one call -------------------------------------------------------------------

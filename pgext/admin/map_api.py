@@ -5,7 +5,7 @@ the admin's rules for the table (:mod:`pgext.admin.rules`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +17,13 @@ from pgext.admin.registry import Registry
 from pgext.admin.rules import TableRules
 
 
+class MapSettings(Protocol):
+    """What the map's API reads of the app's options."""
+
+    admin_path: str
+    max_features: int
+
+
 class MapApi:
     """Mounted at ``<widgets>/api/map``; ``rules`` gives a table's rules by
     name (they change when the widgets :meth:`~WidgetsApp.obey` an admin)."""
@@ -25,14 +32,12 @@ class MapApi:
         self,
         registry: Registry,
         rules: Callable[[str], TableRules],
-        *,
-        admin_path: str,
-        max_features: int,
+        settings: MapSettings,
     ) -> None:
         self.registry = registry
         self.rules = rules
-        self.admin_path = admin_path
-        self.max_features = max_features
+        # The app's options object, read per request (it may be changed).
+        self.settings = settings
 
     def routes(self) -> list[BaseRoute]:
         # ``row_id``: the admin's name for it, which validators may read.
@@ -56,7 +61,7 @@ class MapApi:
         column = entry.geometry_column(query.get("column") or None)
         view = params.bbox(query.get("bbox"))
         zoom = params.integer(query, "zoom", 2, 0, 24)
-        cap = self.max_features
+        cap = self.settings.max_features
         limit = params.integer(query, "limit", cap, 1, cap)
         text = await geo.features(entry, column, view, zoom, limit)
         return Response(text, media_type="application/geo+json")
@@ -77,7 +82,7 @@ class MapApi:
             {
                 "table": entry.name,
                 "row": data,
-                "admin_url": geo.admin_url(self.admin_path, entry, pk),
+                "admin_url": geo.admin_url(self.settings.admin_path, entry, pk),
             }
         )
 
@@ -89,7 +94,7 @@ class MapApi:
         column = entry.geometry_column(_column_name(body, request))
         pk = await edits.create(entry, column, body, rules, request)
         return JSONResponse(
-            {"id": pk, "admin_url": geo.admin_url(self.admin_path, entry, pk)},
+            {"id": pk, "admin_url": geo.admin_url(self.settings.admin_path, entry, pk)},
             status_code=201,
         )
 
