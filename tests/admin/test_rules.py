@@ -366,3 +366,33 @@ async def test_secret_columns_are_neither_labels_nor_row_values(
         assert "code" not in row.json()["row"] and "s3cr3t" not in row.text
     finally:
         await drop_tables(AdmVault)
+
+
+async def test_widgets_made_before_the_admin_obey_it_once_told(
+    app_client: Callable[[Starlette], Any],
+) -> None:
+    from pgext.admin import create_widgets_app
+
+    widgets = create_widgets_app([AdmShop])  # no admin yet: read-only
+    admin = create_admin(
+        [TableConfig(AdmShop, hooks=[Hook(HookType.pre_save, stamp_drawn)])],
+        auth_table=BaseUser,
+        session_table=SessionsBase,
+        sidebar_links=widgets.sidebar_links,
+    )
+    app = Starlette(routes=[Mount("/admin/", admin), widgets.mount()])
+    client = await app_client(app)
+    refused = await client.post(FEATURES, json=POINT)
+    assert refused.status_code == 403
+    assert "not served by Piccolo Admin" in refused.json()["error"]
+
+    widgets.obey(admin)
+    created = await client.post(FEATURES, json=POINT)
+    assert created.status_code == 201
+    row = await AdmShop.select().where(AdmShop.id == created.json()["id"]).first()
+    assert row is not None and row["name"] == "drawn"
+
+
+def stamp_drawn(row: AdmShop) -> AdmShop:
+    row.name = "drawn"
+    return row
