@@ -256,9 +256,11 @@ class WidgetsApp:
     # -- JSON API ------------------------------------------------------------------
 
     async def api_widgets(self, request: Request) -> Response:
-        return JSONResponse(
-            {"admin_path": self.options.admin_path, "tables": self.registry.describe()}
-        )
+        tables = self.registry.describe()
+        for table in tables:
+            # Whether the map may edit it, and if not why (the admin's rules).
+            table["read_only_reason"] = self.rules[table["table"]].read_only_reason
+        return JSONResponse({"admin_path": self.options.admin_path, "tables": tables})
 
 
 # -- the one call -------------------------------------------------------------------

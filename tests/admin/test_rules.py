@@ -119,6 +119,10 @@ async def test_read_only_admin_refuses_every_map_write_and_writes_nothing(
     assert admin_patch.status_code == 405
     page = (await client.get("/widgets/map/adm_shop")).text
     assert "&quot;editable&quot;: false" in page
+    listed = (await client.get("/widgets/api/widgets")).json()["tables"]
+    assert listed[0]["read_only_reason"] == (
+        "Piccolo Admin is read-only: 'adm_shop' cannot be edited"
+    )
 
 
 # -- validators --------------------------------------------------------------------
