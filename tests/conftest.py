@@ -1,10 +1,15 @@
 """Test servers and engines.
 
-The servers are real: a throwaway PostgreSQL cluster with PostGIS and the
-PGlite TimescaleDB, each started on first use and stopped at the end of the
-run, unless ``PGEXT_POSTGRES_DSN`` / ``PGEXT_TIMESCALE_DSN`` name running
-servers (see ``pgext/harness/servers.py``).  ``off`` skips the tests needing
-that server, and the skip says which.
+The servers are real: a throwaway PostgreSQL cluster with PostGIS and a
+TimescaleDB (native where installed, else PGlite; ``PGEXT_TIMESCALE_ENGINE``
+chooses), each started on first use and stopped at the end of the run,
+unless ``PGEXT_POSTGRES_DSN`` / ``PGEXT_TIMESCALE_DSN`` name running servers
+(see ``pgext/harness/servers.py``).  ``off`` skips the tests needing that
+server, and the skip says which.  The licence tests use a native cluster
+running ``timescaledb.license = 'apache'`` (or ``PGEXT_APACHE_DSN``).
+
+The end of the run lists the servers the tests used, with their versions,
+so a CI log says what was tested.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import pytest
 
 from pgext.engine import PgextEngine
+from pgext.harness.native import native_version, start_native, start_timescale
 from pgext.harness.postgres import LocalPostgres
 from pgext.harness.servers import (
     OFF,
@@ -24,7 +30,16 @@ from pgext.harness.servers import (
     TIMESCALE_ENV,
     dsn_config,
 )
-from pgext.harness.timescale import PgliteTimescale
+
+APACHE_ENV = "PGEXT_APACHE_DSN"
+
+# What each server fixture connected to, for the summary at the end.
+_USED: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for role, text in sorted(_USED.items()):
+        terminalreporter.write_line(f"pgext server {role}: {text}")
 
 
 def _skip_unless_given(env: str, what: str) -> None:
@@ -76,7 +91,26 @@ def timescale_config() -> Iterator[dict[str, Any]]:
     if given:
         yield dsn_config(given, os.environ.get(SHARED_SESSION_ENV) == "1")
         return
-    server = PgliteTimescale().start()
+    server, _ = start_timescale()
+    try:
+        yield server.config()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def apache_config() -> Iterator[dict[str, Any]]:
+    """A TimescaleDB that runs with the Apache-only licence."""
+    given = os.environ.get(APACHE_ENV)
+    if given:
+        yield dsn_config(given)
+        return
+    if native_version() is None:
+        what = "a native TimescaleDB for the Apache-licence server"
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} is required in CI; scripts/setup installs it")
+        pytest.skip(f"{what} is not installed (or set {APACHE_ENV})")
+    server = start_native(license="apache")
     try:
         yield server.config()
     finally:
@@ -87,6 +121,7 @@ def timescale_config() -> Iterator[dict[str, Any]]:
 async def pg_engine(postgres_config: dict[str, Any]) -> AsyncIterator[PgextEngine]:
     """An engine on the PostGIS server, without a pool."""
     engine = PgextEngine(config=postgres_config, extensions=("postgis",))
+    _USED["postgres"] = (await engine.capabilities()).describe()
     yield engine
     if engine.pool is not None:
         await engine.close_connection_pool()
@@ -96,6 +131,17 @@ async def pg_engine(postgres_config: dict[str, Any]) -> AsyncIterator[PgextEngin
 async def ts_engine(timescale_config: dict[str, Any]) -> AsyncIterator[PgextEngine]:
     """An engine on the TimescaleDB server, without a pool."""
     engine = PgextEngine(config=timescale_config, extensions=("timescaledb",))
+    _USED["timescale"] = (await engine.capabilities()).describe()
     yield engine
     if engine.pool is not None:
         await engine.close_connection_pool()
+
+
+@pytest.fixture(scope="session")
+async def apache_engine(
+    apache_config: dict[str, Any],
+) -> AsyncIterator[PgextEngine]:
+    """An engine on the Apache-licence TimescaleDB, without a pool."""
+    engine = PgextEngine(config=apache_config, extensions=("timescaledb",))
+    _USED["apache"] = (await engine.capabilities()).describe()
+    yield engine

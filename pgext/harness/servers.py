@@ -6,8 +6,10 @@ for instance); where none is given, a throwaway server is started:
 ``PGEXT_POSTGRES_DSN``
     PostgreSQL with PostGIS, used for PostGIS and pub/sub.
 ``PGEXT_TIMESCALE_DSN``
-    A server with TimescaleDB.  ``PGEXT_TIMESCALE_SHARED_SESSION=1`` marks it
-    as a PGlite-style server where all clients share one session.
+    A server with TimescaleDB; when not given, the harness starts a native
+    one where it is installed, else PGlite (``PGEXT_TIMESCALE_ENGINE``).
+    ``PGEXT_TIMESCALE_SHARED_SESSION=1`` marks a given server as a
+    PGlite-style server where all clients share one session.
 
 The value ``off`` means "the user chose not to give this server": tests that
 need it are skipped and say which server is missing.
@@ -19,8 +21,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from pgext.harness.native import TimescaleServer, start_timescale
 from pgext.harness.postgres import LocalPostgres
-from pgext.harness.timescale import CLIENT_SETTINGS, PgliteTimescale
+from pgext.harness.timescale import CLIENT_SETTINGS
 
 POSTGRES_ENV = "PGEXT_POSTGRES_DSN"
 TIMESCALE_ENV = "PGEXT_TIMESCALE_DSN"
@@ -44,8 +47,10 @@ class ServerSet:
     timescale_config: dict[str, Any] | None = None
     timescale_shared_session: bool = False
     local_postgres: LocalPostgres | None = None
-    local_timescale: PgliteTimescale | None = None
+    local_timescale: TimescaleServer | None = None
     started: list[str] = field(default_factory=list)
+    # The harness tried to start its own TimescaleDB and could not.
+    timescale_failed: bool = False
 
     @classmethod
     def from_environment(
@@ -81,9 +86,8 @@ class ServerSet:
             self.timescale_shared_session = os.environ.get(SHARED_SESSION_ENV) == "1"
             self.timescale_config = dsn_config(given, self.timescale_shared_session)
             return
-        self.local_timescale = PgliteTimescale().start()
+        self.local_timescale, self.timescale_shared_session = start_timescale()
         self.timescale_config = self.local_timescale.config()
-        self.timescale_shared_session = True
         self.started.append("timescale")
 
     def stop(self) -> None:

@@ -66,7 +66,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-timescale",
         action="store_true",
-        help="do not start the PGlite TimescaleDB (readings on plain PostgreSQL)",
+        help="do not start a TimescaleDB (readings on plain PostgreSQL)",
     )
     return parser.parse_args(argv)
 
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         servers = start(reporter, want_timescale=not args.no_timescale)
         without = "--no-timescale" if args.no_timescale else ""
-        if servers.local_timescale is not None and servers.timescale_config is None:
-            without = "the PGlite TimescaleDB did not start"
+        if servers.timescale_failed:
+            without = "the TimescaleDB server did not start"
         for line in describe(servers, without):
             reporter.say(f"  {line}")
         if args.run_examples:

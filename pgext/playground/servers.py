@@ -1,12 +1,14 @@
 """Starting the playground's servers: the harness's throwaway PostgreSQL
-(+PostGIS) and PGlite TimescaleDB, in parallel, or the servers named by
-``PGEXT_POSTGRES_DSN`` / ``PGEXT_TIMESCALE_DSN``."""
+(+PostGIS) and TimescaleDB (native where installed, else PGlite), in
+parallel, or the servers named by ``PGEXT_POSTGRES_DSN`` /
+``PGEXT_TIMESCALE_DSN``."""
 
 from __future__ import annotations
 
 import os
 import threading
 
+from pgext.harness.native import TimescaleServer, native_version, start_timescale
 from pgext.harness.servers import (
     OFF,
     POSTGRES_ENV,
@@ -28,9 +30,15 @@ def describe(servers: ServerSet, without: str = "") -> list[str]:
         )
     elif servers.postgres_config is not None:
         lines.append(f"PostgreSQL + PostGIS: {POSTGRES_ENV}")
-    if servers.local_timescale is not None and servers.timescale_config is not None:
+    started = servers.timescale_config is not None
+    if started and isinstance(servers.local_timescale, PgliteTimescale):
         lines.append(
             f"TimescaleDB: PGlite (WebAssembly) at {servers.local_timescale.dsn}"
+        )
+    elif started and servers.local_timescale is not None:
+        lines.append(
+            f"TimescaleDB: native {native_version()}, throwaway cluster at "
+            f"{servers.local_timescale.dsn}"
         )
     elif servers.timescale_config is not None:
         lines.append(f"TimescaleDB: {TIMESCALE_ENV}")
@@ -44,12 +52,15 @@ def describe(servers: ServerSet, without: str = "") -> list[str]:
 
 
 def start(reporter: Reporter, want_timescale: bool = True) -> ServerSet:
-    """Both servers, started side by side (PGlite takes ~15 s to boot)."""
+    """Both servers, started side by side (PGlite takes ~15 s to boot).
+    When the own TimescaleDB does not start, ``servers.timescale_failed``
+    is set and the playground goes on without it."""
     errors: list[BaseException] = []
-    pglite_errors: list[Exception] = []
+    timescale_errors: list[Exception] = []
     found: dict[str, ServerSet] = {}
+    own: list[tuple[TimescaleServer, bool]] = []
     given = os.environ.get(TIMESCALE_ENV)
-    pglite = PgliteTimescale() if want_timescale and not given else None
+    start_own = want_timescale and not given
 
     def pick_postgres() -> None:
         try:
@@ -57,18 +68,17 @@ def start(reporter: Reporter, want_timescale: bool = True) -> ServerSet:
         except BaseException as error:  # re-raised below
             errors.append(error)
 
-    def start_pglite() -> None:
+    def start_timescale_server() -> None:
         try:
-            assert pglite is not None
-            pglite.start()
+            own.append(start_timescale())
         except Exception as error:  # reported, then fall back
-            pglite_errors.append(error)
+            timescale_errors.append(error)
         except BaseException as error:  # re-raised below
             errors.append(error)
 
     threads = [threading.Thread(target=pick_postgres, daemon=True)]
-    if pglite is not None:
-        threads.append(threading.Thread(target=start_pglite, daemon=True))
+    if start_own:
+        threads.append(threading.Thread(target=start_timescale_server, daemon=True))
     servers = ServerSet()
     with reporter.step("starting servers"):
         try:
@@ -88,17 +98,19 @@ def start(reporter: Reporter, want_timescale: bool = True) -> ServerSet:
             servers.postgres_config = postgres.postgres_config
             servers.local_postgres = postgres.local_postgres
             servers.started += postgres.started
-        if pglite_errors:
+        if timescale_errors:
             reporter.say(
-                f"  the PGlite TimescaleDB did not start ({pglite_errors[0]}); "
+                f"  the TimescaleDB server did not start ({timescale_errors[0]}); "
                 "going on without TimescaleDB"
             )
-        if pglite is not None:
-            servers.local_timescale = pglite
-            if pglite.info.get("ready"):
-                servers.timescale_config = pglite.config()
-                servers.timescale_shared_session = True
-                servers.started.append("timescale")
+        if own:
+            server, shared_session = own[0]
+            servers.local_timescale = server
+            servers.timescale_config = server.config()
+            servers.timescale_shared_session = shared_session
+            servers.started.append("timescale")
+        elif start_own:
+            servers.timescale_failed = True
         elif want_timescale and given != OFF and given:
             servers.timescale_shared_session = os.environ.get(SHARED_SESSION_ENV) == "1"
             servers.timescale_config = dsn_config(
