@@ -26,7 +26,8 @@ from typing import Any
 from piccolo.columns import Column, Date, Timestamp
 from piccolo.querystring import QueryString
 
-from pgext.timescale.dialect import has_timescaledb
+from pgext.errors import LicenseError
+from pgext.timescale.dialect import capabilities_for, has_timescaledb
 from pgext.timescale.errors import InvalidInterval, TimescaleNotInstalled
 from pgext.timescale.intervals import Interval, parse_interval
 from pgext.timescale.spec import IntervalLike
@@ -152,6 +153,20 @@ def _require_timescaledb(expression: QueryString, name: str) -> None:
         )
 
 
+def _require_community(expression: QueryString, name: str) -> None:
+    """Gap filling is community (TSL) code.  An Apache-only server refuses
+    it with FeatureNotSupportedError once rows exist, but answers ``[]`` on
+    an empty table where the community build fills the buckets: so pgext
+    refuses it up front, from the licence the engine already knows."""
+    _require_timescaledb(expression, name)
+    found = capabilities_for(expression.columns)
+    if found is not None and not found.timescaledb_community:
+        raise LicenseError(
+            f"{name} needs TimescaleDB's community licence; this server runs "
+            f"timescaledb.license={found.timescaledb_license!r}"
+        )
+
+
 class TimeBucketGapfill(_Rendered):
     """``time_bucket_gapfill(width, column[, timezone][, start, finish])``:
     one row per bucket, also where no data is.  ``start``/``finish`` may be
@@ -174,7 +189,7 @@ class TimeBucketGapfill(_Rendered):
         super().__init__(column, alias=alias)
 
     def render(self) -> str:
-        _require_timescaledb(self, "time_bucket_gapfill")
+        _require_community(self, "time_bucket_gapfill")
         args = [self.width.literal(), "{}"]
         if self.timezone:
             args.append(self.timezone)
@@ -187,9 +202,14 @@ class TimeBucketGapfill(_Rendered):
 
 class _Wrap(_Rendered):
     function = ""
+    # False: part of TimescaleDB's Apache-2 core (first, last).
+    community = False
 
     def render(self) -> str:
-        _require_timescaledb(self, self.function)
+        if self.community:
+            _require_community(self, self.function)
+        else:
+            _require_timescaledb(self, self.function)
         placeholders = ", ".join("{}" for _ in self.args)
         return f"{self.function}({placeholders})"
 
@@ -198,6 +218,7 @@ class Locf(_Wrap):
     """``locf(aggregate)``: carry the last value into gap-filled buckets."""
 
     function = "locf"
+    community = True
 
     def __init__(self, value: Expression, alias: str | None = None) -> None:
         super().__init__(value, alias=alias)
@@ -208,6 +229,7 @@ class Interpolate(_Wrap):
     buckets."""
 
     function = "interpolate"
+    community = True
 
     def __init__(self, value: Expression, alias: str | None = None) -> None:
         super().__init__(value, alias=alias)

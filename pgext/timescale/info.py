@@ -73,10 +73,67 @@ class Job:
     total_failures: int
     next_start: datetime | None
     last_error: str | None
+    scheduled: bool = True
+    # Why the job has not run yet, in words (None once it has run).
+    why_not_run: str | None = None
 
     @property
     def failing(self) -> bool:
         return self.last_run_status == "Failed"
+
+
+# The server's side of running jobs: its worker budget, TimescaleDB's
+# workers taking from it (launcher, one scheduler per database with the
+# extension, one per running job; a job worker is named "... [job id]"),
+# and whether this database has a scheduler.
+_WORKERS_SQL = r"""
+SELECT current_setting('timescaledb.max_background_workers', true) AS budget,
+       count(*) FILTER (WHERE backend_type LIKE 'TimescaleDB Background Worker%'
+                          OR backend_type ~ '\[[0-9]+\]$') AS taken,
+       count(*) FILTER (WHERE backend_type
+                              = 'TimescaleDB Background Worker Scheduler'
+                          AND datname = current_database()) AS schedulers
+FROM pg_stat_activity
+"""
+
+_RAISE_BUDGET = (
+    "each database with TimescaleDB holds a scheduler worker and each running "
+    "job one more: drop unused databases (DROP DATABASE ... WITH (FORCE)) or "
+    "raise timescaledb.max_background_workers and max_worker_processes"
+)
+
+
+def _why_not_run(
+    scheduled: bool,
+    next_start: datetime | None,
+    now: datetime,
+    workers: Any,
+) -> str:
+    budget = int(workers["budget"] or 0)
+    full = budget > 0 and int(workers["taken"]) >= budget
+    if not scheduled:
+        return "the job is paused (scheduled = false); alter_job resumes it"
+    if not workers["schedulers"]:
+        if not budget or not int(workers["taken"]):
+            return (
+                "this server runs no TimescaleDB background workers (PGlite, or "
+                "timescaledb.max_background_workers = 0): jobs run only "
+                "through run_job()"
+            )
+        if full:
+            return (
+                f"no scheduler for this database: all {budget} TimescaleDB "
+                f"background workers are taken; {_RAISE_BUDGET}"
+            )
+        return "the database's scheduler has not started yet (seconds after start)"
+    if next_start is not None and next_start > now:
+        return f"its first run is scheduled for {next_start.isoformat()}"
+    if full:
+        return (
+            f"it is due, but all {budget} TimescaleDB background workers are "
+            f"taken; {_RAISE_BUDGET}"
+        )
+    return "it is due: the scheduler starts it within seconds"
 
 
 async def chunks(table: type[Table], engine: Any = None) -> list[Chunk]:
@@ -167,6 +224,7 @@ async def jobs(table: type[Table] | None = None, engine: Any = None) -> list[Job
         rows = await connection.fetch(
             """
             SELECT j.job_id, j.proc_name, j.schedule_interval, j.config::text AS config,
+                   j.scheduled,
                    coalesce(ca.view_name, j.hypertable_name) AS relation,
                    s.last_run_started_at, s.last_run_status,
                    coalesce(s.total_runs, 0) AS total_runs,
@@ -188,6 +246,8 @@ async def jobs(table: type[Table] | None = None, engine: Any = None) -> list[Job
             name,
             schema,
         )
+        workers = await connection.fetchrow(_WORKERS_SQL)
+        now = await connection.fetchval("SELECT now()")
     import json
 
     return [
@@ -203,6 +263,10 @@ async def jobs(table: type[Table] | None = None, engine: Any = None) -> list[Job
             total_failures=int(r["total_failures"]),
             next_start=r["next_start"],
             last_error=r["last_error"],
+            scheduled=bool(r["scheduled"]),
+            why_not_run=None
+            if r["last_run_started_at"] is not None
+            else _why_not_run(bool(r["scheduled"]), r["next_start"], now, workers),
         )
         for r in rows
     ]
