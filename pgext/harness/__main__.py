@@ -4,9 +4,10 @@ DSN variables, as the README's Docker route does.
     python -m pgext.harness --mode shared -- python -m pytest
 
 ``shared``
-    ONE native cluster, ONE database with PostGIS and TimescaleDB; both
-    ``PGEXT_POSTGRES_DSN`` and ``PGEXT_TIMESCALE_DSN`` point at it (what
-    ``docker-compose.yml`` gives).
+    ONE native cluster, ONE database; both ``PGEXT_POSTGRES_DSN`` and
+    ``PGEXT_TIMESCALE_DSN`` point at it.  As in ``docker-compose.yml``'s
+    image, TimescaleDB is created there and PostGIS is only available: the
+    code under test creates what it needs.
 ``postgres-only``
     Only ``PGEXT_POSTGRES_DSN`` is given (a PostGIS cluster); whatever needs
     TimescaleDB starts its own.
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         server = LocalPostgres().start()
         given = {POSTGRES_ENV: server.dsn}
     else:
-        server = start_native(postgis=args.mode == "shared")
+        server = start_native()
         given = {TIMESCALE_ENV: server.dsn}
         if args.mode == "shared":
             given[POSTGRES_ENV] = server.dsn

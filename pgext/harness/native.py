@@ -85,18 +85,16 @@ def native_settings(license: str = "timescale") -> dict[str, str]:
     }
 
 
-def start_native(license: str = "timescale", postgis: bool = False) -> LocalPostgres:
-    """A throwaway cluster whose database has TimescaleDB (and PostGIS when
-    ``postgis``: one database with both, as the compose stack gives)."""
+def start_native(license: str = "timescale") -> LocalPostgres:
+    """A throwaway cluster whose database has TimescaleDB."""
     if native_version() is None:
         raise ServerError(
             "no native TimescaleDB is installed for this PostgreSQL; run "
             "scripts/setup (it installs the build from ../shared/timescaledb "
             f"when there is one) or set {ENGINE_ENV}=pglite"
         )
-    extensions = ("postgis", "timescaledb") if postgis else ("timescaledb",)
     return LocalPostgres(
-        settings=native_settings(license), extensions=extensions
+        settings=native_settings(license), extensions=("timescaledb",)
     ).start()
 
 

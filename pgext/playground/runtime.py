@@ -22,7 +22,7 @@ import shapely
 from pgext import seam
 from pgext.engine import PgextEngine
 from pgext.errors import ExtensionError
-from pgext.identifiers import quote_ident, quote_qualified
+from pgext.identifiers import quote_ident, quote_literal, quote_qualified
 from pgext.playground import data, schema
 from pgext.playground.errors import NotOurTables
 from pgext.playground.progress import Reporter
@@ -59,6 +59,22 @@ class Stats:
     def describe(self) -> str:
         parts = [f"{name}: {count:,}" for name, count in self.counts.items()]
         return ", ".join(parts)
+
+
+async def _is_continuous_aggregate(conn: Any, name: str, schema: str) -> bool:
+    found = await conn.fetchval(
+        "SELECT to_regclass('timescaledb_information.continuous_aggregates')"
+    )
+    if found is None:
+        return False
+    return bool(
+        await conn.fetchval(
+            "SELECT count(*) FROM timescaledb_information.continuous_aggregates "
+            "WHERE view_name = $1 AND view_schema = $2",
+            name,
+            schema,
+        )
+    )
 
 
 @dataclass
@@ -169,9 +185,14 @@ class Playground:
         series = [seam.table_name(t) for t in (Reading, HourlyReading)]
         found = await _existing(self.postgres, [info, *spatial, *series])
         if info in found:
-            return
+            found = set()
         if self.series is not self.postgres:
-            found |= await _existing(self.series, series)
+            # The marker table is on the other server: the readings table
+            # carries a mark of its own (see create()).
+            reading = seam.table_name(Reading)
+            on_series = await _existing(self.series, series)
+            if on_series and not await _marked(self.series, reading):
+                found |= on_series
         if found:
             raise NotOurTables(
                 f"tables {sorted(found)} exist and were not made by the playground "
@@ -204,14 +225,25 @@ class Playground:
                     if kind is None:
                         continue
                     what = _DROP.get(kind, "TABLE")
-                    if table is HourlyReading and self.timescale:
-                        what = "MATERIALIZED VIEW"  # a continuous aggregate
+                    if kind == "v" and await _is_continuous_aggregate(
+                        conn, name, schema
+                    ):
+                        # Made by an earlier run with TimescaleDB (this run
+                        # may be --no-timescale): TimescaleDB refuses DROP
+                        # VIEW on a continuous aggregate.
+                        what = "MATERIALIZED VIEW"
                     target = quote_qualified(name, schema)
                     await conn.execute(f"DROP {what} IF EXISTS {target} CASCADE")
 
     async def create(self) -> None:
         for table in (PlaygroundInfo, District, Venue, Sensor, Reading):
             await table.create_table()
+        async with self.series.connection() as conn:
+            # A constant, quoted: COMMENT takes no bind parameters.
+            await conn.execute(
+                f"COMMENT ON TABLE {quote_ident(seam.table_name(Reading))} "
+                f"IS {quote_literal(_MARK)}"
+            )
         if self.timescale:
             await setup(Reading)
 
@@ -308,6 +340,22 @@ class Playground:
         rows = await table.select(pk).order_by(pk)
         name = seam.column_name(pk)
         return [row[name] for row in rows]
+
+
+# Marks the readings table as the playground's on a TimescaleDB server of
+# its own, where the playground_info table is not.
+_MARK = "made by the pgext playground"
+
+
+async def _marked(engine: PgextEngine, name: str) -> bool:
+    async with engine.connection() as conn:
+        found = await conn.fetchval(
+            "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = $1 AND n.nspname = current_schema()",
+            name,
+        )
+    return bool(found == _MARK)
 
 
 async def _existing(engine: PgextEngine, names: list[str]) -> set[str]:

@@ -57,7 +57,8 @@ TABLES: list[type[Table]] = [AdmShop, AdmArea, AdmReading]
 
 @pytest.fixture(scope="session")
 async def admin_engine(postgres_config: dict[str, Any]) -> AsyncIterator[PgextEngine]:
-    engine = PgextEngine(config=postgres_config)
+    # Created here when missing: a given server may only have it available.
+    engine = PgextEngine(config=postgres_config, extensions=("postgis",))
     await engine.start_connection_pool(min_size=1, max_size=6)
     await engine.capabilities()
     yield engine

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pgext.harness.servers import POSTGRES_ENV, SHARED_SESSION_ENV, TIMESCALE_ENV
 from tests.browser import chromium as shared_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,12 @@ def command(*args: str, script: bool = False) -> list[str]:
 
 
 def environment(home: Path) -> dict[str, str]:
+    """The playground's environment: without the test session's DSN
+    variables, so it starts servers of its own (the tests of given servers
+    pass them back explicitly)."""
     env = dict(os.environ)
+    for name in (POSTGRES_ENV, TIMESCALE_ENV, SHARED_SESSION_ENV):
+        env.pop(name, None)
     env["IPYTHONDIR"] = str(home / "ipython")  # no user profile, no history
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("PICCOLO_CONF", None)

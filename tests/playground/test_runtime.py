@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from pgext import seam
 from pgext.playground import (
     ALERTS,
     VENUE_CHANGES,
@@ -159,3 +160,89 @@ async def test_refuses_tables_it_did_not_make(postgres_config: dict[str, Any]) -
         for name in (schema, other):
             await admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
         await admin.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.timescale
+async def test_its_readings_on_a_server_of_their_own_stay_its_own(
+    postgres_config: dict[str, Any], timescale_config: dict[str, Any]
+) -> None:
+    """The ownership marker table is on the PostGIS server; readings it made
+    on the TimescaleDB server are recognised without it (a throwaway PostGIS
+    server is new on every run: here a new schema stands for it), and a
+    ``reading`` table it did not make is refused."""
+    schemas = ("pgext_playground_first", "pgext_playground_second")
+    admin = await asyncpg.connect(str(postgres_config["dsn"]))
+    try:
+        for name in schemas:
+            await admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+            await admin.execute(f"CREATE SCHEMA {name}")
+        for number, name in enumerate(schemas):
+            config = {
+                **postgres_config,
+                "server_settings": {"search_path": f"{name},public"},
+            }
+            playground = await Playground.open(config, timescale_config, reporter=QUIET)
+            try:
+                if number == 0:
+                    await playground.populate("tiny", force=True)
+                    continue
+                await playground.populate("tiny")  # no refusal: its readings
+                assert await Reading.count() == 4000
+                async with playground.series.connection() as conn:
+                    await conn.execute("COMMENT ON TABLE reading IS NULL")
+                await PlaygroundInfo.alter().drop_table()
+                with pytest.raises(NotOurTables, match="reading"):
+                    await playground.populate("tiny")
+                assert await Reading.count() == 4000  # left alone
+                await playground.drop()
+            finally:
+                await playground.close()
+    finally:
+        for name in schemas:
+            await admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        await admin.close()
+
+
+@pytest.mark.timescale
+async def test_without_timescaledb_where_it_made_a_continuous_aggregate(
+    timescale_config: dict[str, Any],
+) -> None:
+    """One database with both extensions (the compose route): a run with
+    TimescaleDB leaves a continuous aggregate, a --no-timescale run replaces
+    it with its date_bin view (TimescaleDB refuses DROP VIEW on it)."""
+    probe = await asyncpg.connect(**timescale_config)
+    try:
+        postgis = await probe.fetchval(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'"
+        )
+    finally:
+        await probe.close()
+    if not postgis:
+        pytest.skip("this TimescaleDB server has no PostGIS (PGlite)")
+    with_ts = await Playground.open(timescale_config, timescale_config, reporter=QUIET)
+    try:
+        assert with_ts.timescale
+        await with_ts.populate("tiny")
+    finally:
+        await with_ts.close()
+    without = await Playground.open(timescale_config, None, reporter=QUIET)
+    try:
+        assert not without.timescale
+        await without.populate("tiny")
+        sensor = (await Sensor.select(Sensor.id).limit(1))[0]["id"]
+        await _hourly_matches_raw(sensor)  # now the date_bin view
+        async with without.postgres.connection() as conn:
+            name = seam.table_name(HourlyReading)
+            kind = await conn.fetchval(
+                "SELECT relkind::text FROM pg_class WHERE relname = $1", name
+            )
+            caggs = await conn.fetchval(
+                "SELECT count(*) FROM timescaledb_information.continuous_aggregates"
+                " WHERE view_name = $1",
+                name,
+            )
+        assert kind == "v" and caggs == 0
+        await without.drop()
+    finally:
+        await without.close()
