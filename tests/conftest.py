@@ -17,7 +17,9 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from pgext.engine import PgextEngine
@@ -115,6 +117,37 @@ def apache_config() -> Iterator[dict[str, Any]]:
         yield server.config()
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+async def plain_engine(
+    postgres_config: dict[str, Any],
+) -> AsyncIterator[PgextEngine]:
+    """An engine on a database WITHOUT TimescaleDB: the PostGIS server's,
+    or, where that one has TimescaleDB too (one database with both, as the
+    compose route gives), a scratch database on the same server that is
+    dropped at the end."""
+    admin = await asyncpg.connect(**postgres_config)
+    try:
+        installed = await admin.fetchval(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"
+        )
+        name = f"pgext_plain_{os.getpid()}"
+        config = dict(postgres_config)
+        if installed:
+            # template0: a template1 may carry the extension as well.
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+            parts = urlsplit(str(config["dsn"]))
+            config["dsn"] = urlunsplit(parts._replace(path=f"/{name}"))
+        try:
+            engine = PgextEngine(config=config)
+            await engine.capabilities()
+            yield engine
+        finally:
+            if installed:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")

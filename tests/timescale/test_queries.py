@@ -79,9 +79,8 @@ async def ts_table(ts: PgextEngine) -> AsyncIterator[type[QReading]]:
 
 
 @pytest.fixture(scope="module")
-async def pg_table(pg_engine: PgextEngine) -> AsyncIterator[type[QPlainReading]]:
-    await pg_engine.capabilities(refresh=True)
-    await _fill(QPlainReading, pg_engine)
+async def pg_table(plain_engine: PgextEngine) -> AsyncIterator[type[QPlainReading]]:
+    await _fill(QPlainReading, plain_engine)
     yield QPlainReading
     await QPlainReading.alter().drop_table(if_exists=True)
 
@@ -244,9 +243,9 @@ async def test_timescale_only_features_name_the_extension(
 
 @pytest.mark.postgres
 async def test_hypertable_features_on_plain_postgres_name_the_extension(
-    pg_engine: PgextEngine,
+    plain_engine: PgextEngine,
 ) -> None:
-    seam.bind_engine(QPlainHyper, pg_engine)
+    seam.bind_engine(QPlainHyper, plain_engine)
     await QPlainHyper.alter().drop_table(if_exists=True)
     await QPlainHyper.create_table()
     try:
@@ -257,7 +256,7 @@ async def test_hypertable_features_on_plain_postgres_name_the_extension(
         with pytest.raises(ExtensionError, match="timescaledb"):
             await set_retention(QPlainHyper, "1 day")
         # Nothing was changed on the way to the error: Piccolo's key is intact.
-        rows = await pg_engine.execute_in_new_connection(
+        rows = await plain_engine.execute_in_new_connection(
             "SELECT count(*) AS n FROM pg_constraint "
             "WHERE conrelid = 'q_plain_hyper'::regclass AND contype = 'p' "
             "AND array_length(conkey, 1) = 1"
