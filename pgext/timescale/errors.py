@@ -36,3 +36,13 @@ class UnsupportedChange(TimescaleError):
 
 class TimescaleNotInstalled(TimescaleError, ExtensionNotInstalled):
     """A TimescaleDB-only feature was used on a server without TimescaleDB."""
+
+
+class IngestError(TimescaleError, InvalidValue):
+    """A row given to ``bulk_insert`` holds a value its column cannot take;
+    ``row`` is its index in the rows given, ``column`` the column's name."""
+
+    def __init__(self, message: str, row: int, column: str) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = column

@@ -11,13 +11,44 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
+from piccolo.columns import (
+    BigInt,
+    Boolean,
+    Date,
+    DoublePrecision,
+    Integer,
+    Real,
+    SmallInt,
+    Text,
+    Timestamp,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.table import Table
 
 from pgext import seam
 from pgext.errors import InvalidValue
 from pgext.timescale.apply import connection_of, engine_of
+from pgext.timescale.errors import IngestError
+
+# What the driver's binary COPY takes for a column, by Piccolo column type
+# (as its encoders check it): used only after a COPY failed, to name the
+# row and column at fault, so the fast path pays nothing.
+_ACCEPTS: tuple[tuple[tuple[type, ...], Callable[[Any], bool], str], ...] = (
+    ((Timestamptz, Timestamp), lambda v: isinstance(v, date), "a datetime"),
+    ((Date,), lambda v: isinstance(v, date), "a date"),
+    ((Integer, BigInt, SmallInt), lambda v: hasattr(type(v), "__index__"), "an int"),
+    (
+        (DoublePrecision, Real),
+        lambda v: hasattr(type(v), "__float__") or hasattr(type(v), "__index__"),
+        "a float",
+    ),
+    ((Varchar, Text), lambda v: isinstance(v, str), "a str"),
+    ((Boolean,), lambda v: isinstance(v, bool), "a bool"),
+)
 
 Progress = Callable[[int], None]
 
@@ -45,6 +76,55 @@ def _as_tuple(row: Any, columns: Sequence[str]) -> tuple[Any, ...]:
     if isinstance(row, Table):
         return tuple(getattr(row, name) for name in columns)
     return tuple(row)
+
+
+def _expected(table: type[Table], names: Sequence[str]) -> list[Any]:
+    by_name = {seam.column_name(c): c for c in seam.table_columns(table)}
+    found: list[Any] = []
+    for name in names:
+        column = by_name.get(name)
+        found.append(
+            next(
+                (
+                    (types, what)
+                    for kinds, types, what in _ACCEPTS
+                    if isinstance(column, kinds)
+                ),
+                None,
+            )
+        )
+    return found
+
+
+def _fault(
+    table: type[Table], names: Sequence[str], records: Sequence[Any], first: int
+) -> IngestError | None:
+    """The first value in ``records`` its column cannot take, as an error
+    naming the row (its index among all rows given) and the column."""
+    expected = _expected(table, names)
+    for offset, record in enumerate(records):
+        if len(record) != len(names):
+            return IngestError(
+                f"row {first + offset} has {len(record)} values for "
+                f"{len(names)} columns {list(names)}",
+                first + offset,
+                "",
+            )
+        for name, value, check in zip(names, record, expected, strict=True):
+            if value is None or check is None:
+                continue
+            accepts, what = check
+            if not accepts(value):
+                shown = repr(value)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                return IngestError(
+                    f"row {first + offset}, column {name!r} of "
+                    f"{seam.table_name(table)!r}: expected {what}, got "
+                    f"{type(value).__name__} {shown}",
+                    first + offset,
+                    name,
+                )
+    return None
 
 
 async def _batches(
@@ -106,12 +186,19 @@ async def bulk_insert(
                 if isinstance(batch[0], tuple)
                 else [_as_tuple(row, names) for row in batch]
             )
-            await connection.copy_records_to_table(
-                seam.table_name(table),
-                records=records,
-                columns=names,
-                schema_name=seam.table_schema(table),
-            )
+            try:
+                await connection.copy_records_to_table(
+                    seam.table_name(table),
+                    records=records,
+                    columns=names,
+                    schema_name=seam.table_schema(table),
+                )
+            except (TypeError, ValueError, OverflowError, IndexError) as error:
+                # The driver names neither the row nor the column.
+                fault = _fault(table, names, records, total)
+                if fault is None:
+                    raise
+                raise fault from error
             total += len(batch)
             if report is not None:
                 report(total)

@@ -70,6 +70,20 @@ def _order_item(item: str) -> str:
     return quote_ident(column) + (" " + suffix if suffix else "")
 
 
+def _order_by(state: State) -> list[str]:
+    """The declared ``order_by`` plus the key columns it and ``segment_by``
+    leave out.  TimescaleDB warns ("column "id" should be used for
+    segmenting or ordering") for every unique-index column missing from
+    both: its conflict checks on compressed chunks need them.  With no
+    ``order_by`` declared, TimescaleDB's default ``time DESC`` comes first
+    so the compression order stays the one it would choose."""
+    settings = state["columnstore"]
+    items = list(settings["order_by"]) or [f"{state['time_column']} DESC"]
+    named = {split_order_item(i)[0] for i in items} | set(settings["segment_by"])
+    items += [c for c in state.get("primary_key", ()) if c not in named]
+    return items
+
+
 # -- hypertables ----------------------------------------------------------------------
 
 
@@ -153,21 +167,19 @@ def enable_columnstore(state: State, caps: Capabilities) -> list[Statement]:
     rel = relation(state)
     settings = state["columnstore"]
     segment = quote_literal(",".join(quote_ident(c) for c in settings["segment_by"]))
-    order = quote_literal(",".join(_order_item(i) for i in settings["order_by"]))
+    order = quote_literal(", ".join(_order_item(i) for i in _order_by(state)))
     if _columnstore_api(caps):
         options = [
             "timescaledb.enable_columnstore = true",
             f"timescaledb.segmentby = {segment}",
+            f"timescaledb.orderby = {order}",
         ]
-        if settings["order_by"]:
-            options.append(f"timescaledb.orderby = {order}")
     else:
         options = [
             "timescaledb.compress = true",
             f"timescaledb.compress_segmentby = {segment}",
+            f"timescaledb.compress_orderby = {order}",
         ]
-        if settings["order_by"]:
-            options.append(f"timescaledb.compress_orderby = {order}")
     return [
         Statement(
             f"ALTER TABLE {rel} SET ({', '.join(options)})",
@@ -380,9 +392,8 @@ def create_table_with(
         if settings["segment_by"]:
             segment = ",".join(quote_ident(c) for c in settings["segment_by"])
             options.append(f"tsdb.segmentby = {quote_literal(segment)}")
-        if settings["order_by"]:
-            order = ",".join(_order_item(i) for i in settings["order_by"])
-            options.append(f"tsdb.orderby = {quote_literal(order)}")
+        order = ", ".join(_order_item(i) for i in _order_by(state))
+        options.append(f"tsdb.orderby = {quote_literal(order)}")
     elif auto_policy:
         options.append("tsdb.enable_columnstore = false")
     statements = [

@@ -3,7 +3,7 @@ has one session shared by every test module)."""
 
 from __future__ import annotations
 
-from piccolo.columns import DoublePrecision, Integer, Timestamptz, Varchar
+from piccolo.columns import DoublePrecision, Integer, Text, Timestamptz
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.query.functions.aggregate import Avg, Count, Max, Sum
 from piccolo.table import Table
@@ -32,7 +32,8 @@ class TsReading(Table):
     ts = Timestamptz(default=TimestamptzNow())
     device_id = Integer()
     value = DoublePrecision(null=True)
-    note = Varchar(length=20, null=True)
+    # Text, not Varchar: TimescaleDB warns about varchar in hypertables.
+    note = Text(null=True)
 
 
 def _hourly_query():  # type: ignore[no-untyped-def]

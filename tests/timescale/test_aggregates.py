@@ -22,7 +22,13 @@ from tests.timescale.models import TsReading, TsReadingDaily, TsReadingHourly
 
 pytestmark = pytest.mark.timescale
 
-DAY = datetime(2026, 10, 1, tzinfo=timezone.utc)
+# Relative to now, on a day boundary, where a server that runs jobs cannot
+# race the assertions: older than the refresh policy's window (30 days, so
+# its runs never materialize these rows behind the test's back), younger
+# than the 90-day retention (so they are never dropped).
+DAY = datetime.now(timezone.utc).replace(
+    hour=0, minute=0, second=0, microsecond=0
+) - timedelta(days=60)
 
 
 async def _drop(engine: PgextEngine) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from piccolo.columns import DoublePrecision, Integer, Timestamptz, Varchar
+from piccolo.columns import DoublePrecision, Integer, Text, Timestamptz
 from piccolo.table import Table
 
 from pgext import seam
@@ -27,6 +27,7 @@ from pgext.timescale import (
     setup,
     teardown,
 )
+from tests.timescale.conftest import run_policy
 
 pytestmark = pytest.mark.timescale
 
@@ -41,14 +42,16 @@ class HtOddNames(Table, tablename="Ht Odd Names"):
     taken_at = Timestamptz(db_column_name="Taken At")
     sensor = Integer(db_column_name="Sensor")
     value = DoublePrecision(null=True)
-    label = Varchar(length=10, null=True)
+    label = Text(null=True)
 
 
 class HtPlain(Table, tablename="ht_plain"):
     ts = Timestamptz()
 
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+# Relative to now: a fixed date would fall to the retention policies (90
+# days; 30 for a while) that a server with background workers runs.
+NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
 
 
 @pytest.fixture(scope="module")
@@ -124,17 +127,20 @@ async def test_retention_can_change_on_the_server(tables: PgextEngine) -> None:
 
 
 async def test_columnstore_policy_and_stats(tables: PgextEngine) -> None:
-    await set_columnstore_policy(HtOddNames, "7 days")
-    jobs = await info.jobs(HtOddNames)
-    assert any(j.proc_name == "policy_compression" for j in jobs)
+    # The rows first, then the policy: where a scheduler runs, the policy's
+    # first run starts seconds after it is added, and this test waits for
+    # that run instead of racing it with run_job.
     await HtOddNames.insert(
         *[
             HtOddNames(taken_at=NOW - timedelta(days=30, hours=i), sensor=3)
             for i in range(5)
         ]
     )
+    await set_columnstore_policy(HtOddNames, "7 days")
+    jobs = await info.jobs(HtOddNames)
+    assert any(j.proc_name == "policy_compression" for j in jobs)
     job = next(j for j in jobs if j.proc_name == "policy_compression")
-    await run_job(job.job_id, tables)
+    await run_policy(job.job_id, tables)
     stats = await info.columnstore_stats(HtOddNames)
     assert stats.compressed_chunks >= 1
     assert stats.total_chunks >= stats.compressed_chunks

@@ -6,17 +6,19 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from piccolo.columns import DoublePrecision, Integer, Timestamptz, Varchar
+from piccolo.columns import DoublePrecision, Integer, Text, Timestamptz
 from piccolo.table import Table
 
 from pgext import seam
 from pgext.engine import PgextEngine
 from pgext.errors import InvalidValue
 from pgext.timescale import bulk_insert, hypertable, setup
+from pgext.timescale.errors import IngestError
 
 pytestmark = pytest.mark.timescale
 
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+# Relative to now: no policy here, but the data is what a user ingests.
+START = (datetime.now(timezone.utc) - timedelta(days=3)).replace(microsecond=0)
 
 
 @hypertable("ts", chunk_interval="1 day")
@@ -24,7 +26,7 @@ class InReading(Table, tablename="in_reading"):
     ts = Timestamptz()
     device_id = Integer()
     value = DoublePrecision(null=True)
-    label = Varchar(length=8, null=True)
+    label = Text(null=True)
 
 
 @pytest.fixture
@@ -81,10 +83,23 @@ async def test_bad_input_writes_nothing(table: type[InReading]) -> None:
         await bulk_insert(table, rows(3), columns=["ts", "nope"])
     with pytest.raises(InvalidValue, match="batch_size"):
         await bulk_insert(table, rows(3), batch_size=0)
+    columns = ["ts", "device_id", "value", "label"]
     good = rows(5)
     bad = [*good, (START, "not a number", 1.0, "x")]
-    with pytest.raises(Exception):  # noqa: B017 - asyncpg's own encoding error
-        await bulk_insert(
-            table, bad, columns=["ts", "device_id", "value", "label"], batch_size=2
-        )
+    with pytest.raises(IngestError, match=r"row 5, column 'device_id'") as caught:
+        await bulk_insert(table, bad, columns=columns, batch_size=2)
+    assert (caught.value.row, caught.value.column) == (5, "device_id")
+    assert isinstance(caught.value, InvalidValue)
+    # A string in the time column, in a dict row of the first batch.
+    as_dicts = [dict(zip(columns, r, strict=True)) for r in good]
+    as_dicts[1]["ts"] = "2026-01-05 00:00"
+    with pytest.raises(
+        IngestError,
+        match=r"row 1, column 'ts' of 'in_reading': expected a datetime, "
+        r"got str '2026-01-05 00:00'",
+    ):
+        await bulk_insert(table, as_dicts)
+    short = [*good[:2], (START, 1)]
+    with pytest.raises(IngestError, match=r"row 2 has 2 values for 4 columns"):
+        await bulk_insert(table, short, columns=columns)
     assert await table.count() == 0

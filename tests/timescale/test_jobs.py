@@ -17,6 +17,7 @@ from pgext.engine import PgextEngine
 from pgext.harness.native import native_settings, native_version
 from pgext.harness.postgres import LocalPostgres
 from pgext.timescale import hypertable, info, run_job, set_retention, setup
+from tests.timescale.conftest import runs_jobs
 
 pytestmark = pytest.mark.timescale
 
@@ -40,21 +41,6 @@ async def _fill(engine: PgextEngine) -> None:
     )
 
 
-async def _runs_jobs(engine: PgextEngine) -> bool:
-    """True when a TimescaleDB scheduler serves this database (it starts
-    within a second or two of CREATE EXTENSION)."""
-    for _ in range(50):
-        rows = await engine.execute_in_new_connection(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = "
-            "'TimescaleDB Background Worker Scheduler' "
-            "AND datname = current_database()"
-        )
-        if rows[0]["n"]:
-            return True
-        await asyncio.sleep(0.1)
-    return False
-
-
 @pytest.fixture
 async def filled(ts_engine: PgextEngine) -> AsyncIterator[PgextEngine]:
     await _fill(ts_engine)
@@ -67,8 +53,9 @@ async def test_a_retention_policy_runs_on_its_schedule(filled: PgextEngine) -> N
     # The policy comes after the data and the assertion above: from here on
     # the scheduler may run it at any moment.
     await set_retention(JobReading, "3 days")
-    if not await _runs_jobs(filled):
-        # PGlite: no background workers; info.jobs says so, run_job works.
+    if not await runs_jobs(filled):
+        # PGlite: no background workers; info.jobs says so, run_job works
+        # (it runs in the session and leaves no job statistics there).
         [job] = await info.jobs(JobReading)
         assert job.why_not_run is not None and "run_job()" in job.why_not_run
         await run_job(job.job_id, filled)
@@ -80,8 +67,7 @@ async def test_a_retention_policy_runs_on_its_schedule(filled: PgextEngine) -> N
                 break
             await asyncio.sleep(0.1)
         assert job.total_runs >= 1, job.why_not_run
-    [job] = await info.jobs(JobReading)
-    assert job.last_run_status == "Success" and job.why_not_run is None
+        assert job.last_run_status == "Success" and job.why_not_run is None
     oldest = await JobReading.select(JobReading.ts).order_by(JobReading.ts).first()
     assert oldest is not None
     age = datetime.now(timezone.utc) - oldest["ts"]
@@ -110,7 +96,7 @@ async def starved() -> AsyncIterator[PgextEngine]:
 
 async def test_jobs_say_why_they_have_not_run(starved: PgextEngine) -> None:
     await set_retention(JobReading, "3 days")
-    assert await _runs_jobs(starved)
+    assert await runs_jobs(starved)
     await asyncio.sleep(1.5)  # the scheduler tries, and fails, to launch it
     [job] = await info.jobs(JobReading)
     assert job.total_runs == 0 and job.last_run_started_at is None

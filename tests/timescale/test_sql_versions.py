@@ -56,7 +56,9 @@ def test_new_api_on_2_28() -> None:
     assert any(
         "timescaledb.enable_columnstore = true" in s
         and "timescaledb.segmentby = '\"device_id\"'" in s
-        and "timescaledb.orderby = '\"ts\" DESC'" in s
+        # The key's id comes last: TimescaleDB warns when a key column is
+        # neither segmented nor ordered by.
+        and 'timescaledb.orderby = \'"ts" DESC, "id"\'' in s
         for s in text
     )
     assert (
@@ -211,7 +213,7 @@ def test_create_table_with_on_2_20_and_2_23() -> None:
     assert "tsdb.partition_column = 'ts'" in first
     assert "tsdb.chunk_interval = '1 day'" in first
     assert "tsdb.segmentby = '\"device_id\"'" in first
-    assert "tsdb.orderby = '\"ts\" DESC'" in first
+    assert 'tsdb.orderby = \'"ts" DESC, "id"\'' in first
     assert not any("create_hypertable" in s.sql for s in on_2_20)
     assert not any("remove_columnstore_policy" in s.sql for s in on_2_20)
     on_2_23 = [
@@ -245,6 +247,8 @@ def test_chunk_interval_and_columnstore_changes() -> None:
     ]
     assert statements[0].args == ('"ts_reading"', "12 hours")
     assert "timescaledb.segmentby = ''" in statements[2].sql
+    # No segmentby: every key column goes into orderby, after the declared.
+    assert 'timescaledb.orderby = \'"ts", "id", "device_id"\'' in (statements[2].sql)
     table["columnstore"] = None
     off = sqls(plan(STATE, target, caps("2.17.0")))
     assert off[-1] == 'ALTER TABLE "ts_reading" SET (timescaledb.compress = false)'
