@@ -201,6 +201,9 @@ class Terminal:
                 shell,
             ],
             check=True,
+            # The private tmux server passes its own environment on to the
+            # pane: the test session's DSN variables must not be in it.
+            env=environment(home),
         )
 
     def screen(self) -> str:
