@@ -27,6 +27,7 @@ from pgext.timescale.apply import (
 )
 from pgext.timescale.errors import (
     HypertableDeclarationError,
+    IngestError,
     InvalidInterval,
     NotAHypertable,
     ReadOnlyError,
@@ -54,6 +55,7 @@ __all__ = [
     "First",
     "HashDimension",
     "HypertableDeclarationError",
+    "IngestError",
     "Interpolate",
     "InvalidInterval",
     "Last",
