@@ -63,7 +63,7 @@ async def test_a_retention_policy_runs_on_its_schedule(filled: PgextEngine) -> N
         # A real scheduled run, not run_job: wait for the scheduler.
         for _ in range(600):
             [job] = await info.jobs(JobReading)
-            if job.total_runs:
+            if job.total_runs and job.last_run_status:  # run and finished
                 break
             await asyncio.sleep(0.1)
         assert job.total_runs >= 1, job.why_not_run
