@@ -219,9 +219,7 @@ class Relay:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            conn.terminate()
+        self.drop_connection()
 
     async def stamp_once(self) -> int:
         """Stamp everything committed so far; returns how many rows."""
