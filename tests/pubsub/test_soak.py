@@ -45,8 +45,14 @@ def test_durable_soak_loses_nothing(postgres_dsn: str, tmp_path: Path) -> None:
     summary = {k: v for k, v in report.items() if k != "server"}
     # The run had teeth: many messages, kills that hit writers, a subscriber
     # that had to reconnect, checkpoints all along.
+    # The kill and checkpoint loops run for as long as the writers publish,
+    # which depends on the machine's speed, so their counts are held to half
+    # of what their intervals allow in that time, never to a fixed number.
     assert report["committed"] >= 5000, summary
-    assert report["kills"] >= 20 and report["checkpoints"] >= 50, summary
+    seconds = report["publish_seconds"]
+    assert seconds >= 3, summary
+    assert report["kills"] >= 0.5 * seconds / 0.4, summary
+    assert report["checkpoints"] >= 0.5 * seconds / 0.2, summary
     assert report["writer_errors"] > 0, summary
     # Nothing lost, nothing out of order, nothing left unnumbered.
     assert report["lost"] == 0, summary
