@@ -289,6 +289,12 @@ def select_parts(select: Any) -> SelectParts:
     )
 
 
+def select_columns(select: Any) -> list[Any]:
+    """What a ``Select`` selects (``columns_delegate.selected_columns``):
+    columns and expressions such as a continuous aggregate's time bucket."""
+    return list(select.columns_delegate.selected_columns)
+
+
 def derived_select(
     select: Any,
     *,

@@ -42,7 +42,8 @@ geometry column's ``value_type`` carries them.
 
 A table is a time series when it is declared ``@hypertable`` (its declared
 time column) or, for plain tables, when it has a ``Timestamptz`` /
-``Timestamp`` column (the first one).  Value columns are its numeric columns;
+``Timestamp`` column (the first one).  Value columns are its numeric columns
+except keys (hypertable space/segment columns and integers named ``*_id``);
 series keys are its text and integer columns (never the primary key nor the
 time column), hypertable space/segment columns first.
 """
@@ -141,6 +142,13 @@ def _hypertable_declaration(table: type[Table]) -> Any:
     return hypertable_spec(table)
 
 
+def _looks_like_key(name: str, column: Column) -> bool:
+    # An integer column named ``..._id`` identifies something (a sensor, a
+    # device) even without a foreign key.
+    integer = isinstance(column, (Integer, SmallInt, BigInt))
+    return integer and (name == "id" or name.endswith("_id"))
+
+
 def timeseries_widget(table: type[Table]) -> dict[str, Any] | None:
     """The ``timeseries`` entry of ``table``, or None when it has no time
     column."""
@@ -155,6 +163,12 @@ def timeseries_widget(table: type[Table]) -> dict[str, Any] | None:
             return None
         time_name = seam.column_name(times[0])
     pk = seam.column_name(seam.primary_key(table))
+    preferred: list[str] = []
+    if spec is not None:
+        if spec.space is not None:
+            preferred.append(str(spec.space.column))
+        if spec.columnstore is not None:
+            preferred += [str(name) for name in spec.columnstore.segment_by]
     values = [
         name
         for name, column in by_name.items()
@@ -163,15 +177,12 @@ def timeseries_widget(table: type[Table]) -> dict[str, Any] | None:
         and name != pk
         # The admin never sends secret columns; neither may a chart.
         and not seam.column_is_secret(column)
+        # A key is not a measure: averaging sensor ids means nothing.
+        and name not in preferred
+        and not _looks_like_key(name, column)
     ]
     if not values:
         return None
-    preferred: list[str] = []
-    if spec is not None:
-        if spec.space is not None:
-            preferred.append(str(spec.space.column))
-        if spec.columnstore is not None:
-            preferred += [str(name) for name in spec.columnstore.segment_by]
     keys: list[str] = []
     candidates = preferred + [
         name

@@ -119,6 +119,8 @@ def series_page(
         "<main class='series'><form id='controls'>"
         "<label>Value <select id='value'></select></label>"
         "<label>Series <select id='key'></select></label>"
+        "<label>Only <input id='keys' placeholder='keys, comma-separated' "
+        "title='empty: the most recently active series'></label>"
         "<label>Aggregate <select id='agg'></select></label>"
         "<label>From <input id='start' type='datetime-local' step='1'></label>"
         "<label>To <input id='end' type='datetime-local' step='1'></label>"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +30,7 @@ from piccolo.querystring import QueryString
 from pgext import seam
 from pgext.admin.errors import BadRequest
 from pgext.admin.registry import TableEntry
-from pgext.timescale.functions import TimeBucket
+from pgext.timescale.functions import DEFAULT_ORIGIN, TimeBucket
 
 AGGREGATES = {
     "avg": "avg({})::float8",
@@ -60,6 +61,12 @@ class SeriesRequest:
     end: datetime
     points: int
     series: int
+    #: The series to draw (key values as text); None: the ``series`` most
+    #: recently active in the range.
+    keys: tuple[str, ...] | None = None
+    #: The table's own bucket width in seconds (a continuous aggregate's),
+    #: below which finer buckets would only leave gaps.
+    floor_seconds: float | None = None
 
 
 # Bucket widths a reader recognises (seconds); beyond the last, whole days.
@@ -95,6 +102,39 @@ def bucket_width(start: datetime, end: datetime, points: int) -> timedelta:
         if width >= needed:
             return timedelta(seconds=width)
     return timedelta(days=math.ceil(needed / 86400))
+
+
+def request_width(request: SeriesRequest) -> timedelta:
+    """The bucket width actually used: the nice width for the range, but
+    never finer than the table's own buckets (an hourly aggregate drawn in
+    15-minute buckets would be three gaps for every value)."""
+    width = bucket_width(request.start, request.end, request.points)
+    floor = request.floor_seconds
+    if floor and floor > width.total_seconds():
+        return timedelta(seconds=math.ceil(floor))
+    return width
+
+
+def own_bucket_seconds(table: Any) -> float | None:
+    """The bucket width of a continuous aggregate (its query's
+    ``TimeBucket``), or None for other tables."""
+    from pgext.timescale.aggregates import aggregate_spec
+
+    spec = aggregate_spec(table)
+    if spec is None:
+        return None
+    for column in seam.select_columns(spec.select()):
+        if isinstance(column, TimeBucket) and column.width.seconds:
+            return float(column.width.seconds)
+    return None
+
+
+def natural_key(value: str | None) -> tuple[Any, ...]:
+    """Sort key putting ``sensor 2`` before ``sensor 10`` (None first)."""
+    if value is None:
+        return ()
+    parts = re.split(r"(\d+)", value)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p)
 
 
 async def extent(
@@ -141,7 +181,7 @@ async def sample_percent(
 def series_query(
     entry: TableEntry, request: SeriesRequest, percent: float | None
 ) -> QueryString:
-    width = bucket_width(request.start, request.end, request.points)
+    width = request_width(request)
     bucket = TimeBucket(width, request.time, alias=None)
     key: QueryString = (
         QueryString("{}::text", request.key)
@@ -154,13 +194,25 @@ def series_query(
         # A validated float, inlined: TABLESAMPLE's argument may be bound,
         # but REPEATABLE's seed is fixed here and both read better inline.
         sample = f" TABLESAMPLE SYSTEM ({percent:.6f}) REPEATABLE (7)"
+    if request.keys is not None:
+        top = QueryString(
+            "SELECT DISTINCT key FROM a WHERE key = ANY({}::text[])",
+            list(request.keys),
+        )
+    else:
+        # The most recently active series: a chart of "now" should show the
+        # sensors reporting now, not the ones with the longest history.
+        top = QueryString(
+            "SELECT key FROM a GROUP BY key "
+            "ORDER BY max(bucket) DESC, sum(n) DESC, key LIMIT {}",
+            request.series,
+        )
     return QueryString(
         "WITH a AS (SELECT {} AS bucket, {} AS key, {} AS value, count(*) AS n "
         f"FROM {entry.sql_name}{sample} "
         "WHERE {} >= {} AND {} < {} AND {} IS NOT NULL GROUP BY 1, 2), "
-        "top AS (SELECT key FROM a GROUP BY key ORDER BY sum(n) DESC, key "
-        "LIMIT {}) "
-        "SELECT a.bucket, a.key, a.value FROM a JOIN top "
+        "top AS ({}) "
+        "SELECT a.bucket, a.key, a.value, a.n FROM a JOIN top "
         "ON a.key IS NOT DISTINCT FROM top.key ORDER BY a.bucket, a.key",
         bucket,
         key,
@@ -170,7 +222,7 @@ def series_query(
         request.time,
         request.end,
         request.value,
-        request.series,
+        top,
     )
 
 
@@ -205,22 +257,29 @@ async def read_series(
     buckets: list[datetime] = sorted({row["bucket"] for row in rows})
     index = {bucket: i for i, bucket in enumerate(buckets)}
     series: dict[str | None, list[float | None]] = {}
+    counts: dict[str | None, list[int]] = {}
     for row in rows:
         values = series.setdefault(row["key"], [None] * len(buckets))
         value = row["value"]
         values[index[row["bucket"]]] = None if value is None else value * scale
+        counts.setdefault(row["key"], [0] * len(buckets))[index[row["bucket"]]] = row[
+            "n"
+        ]
     return {
         "start": request.start.isoformat(),
         "end": request.end.isoformat(),
-        "width_seconds": bucket_width(
-            request.start, request.end, request.points
-        ).total_seconds(),
+        "width_seconds": request_width(request).total_seconds(),
+        # Buckets are aligned to this instant (TimescaleDB's default origin,
+        # which date_bin is given too): live points are folded the same way.
+        "origin": _epoch(datetime.fromisoformat(DEFAULT_ORIGIN)),
         "aggregate": request.aggregate,
         "sampled_percent": percent,
         "buckets": [_epoch(b) for b in buckets],
         "series": [
-            {"key": key, "values": values}
-            for key, values in sorted(series.items(), key=lambda kv: str(kv[0]))
+            # ``counts``: rows per bucket, so a live row can be folded into
+            # an average without the client re-reading the bucket.
+            {"key": key, "values": values, "counts": counts[key]}
+            for key, values in sorted(series.items(), key=lambda kv: natural_key(kv[0]))
         ],
     }
 

@@ -23,6 +23,7 @@ from pgext.admin.series import (
     SeriesLimits,
     SeriesRequest,
     extent,
+    own_bucket_seconds,
     read_series,
 )
 
@@ -86,6 +87,9 @@ class SeriesApi:
         series_count = params.integer(
             query, "series", limits.max_series, 1, limits.max_series
         )
+        keys = _keys(query.getlist("keys"), limits.max_series)
+        if keys is not None and key_name is None:
+            raise BadRequest("keys= chooses series: give key= (the key column) too")
         start = params.timestamp(query, "start")
         end = params.timestamp(query, "end")
         if start is None or end is None:
@@ -114,6 +118,8 @@ class SeriesApi:
             end=_for_column(end, naive),
             points=points,
             series=series_count,
+            keys=keys,
+            floor_seconds=own_bucket_seconds(entry.table),
         )
         return JSONResponse(await read_series(entry, request_, limits))
 
@@ -128,6 +134,20 @@ class SeriesApi:
                 "end": _aware(last).isoformat() if last else None,
             }
         )
+
+
+def _keys(values: list[str], most: int) -> tuple[str, ...] | None:
+    """``keys=a&keys=b`` (or ``keys=a,b``): the series to draw."""
+    keys: list[str] = []
+    for value in values:
+        for key in value.split(","):
+            if key.strip() and key.strip() not in keys:
+                keys.append(key.strip())
+    if not keys:
+        return None
+    if len(keys) > most:
+        raise BadRequest(f"at most {most} series keys, got {len(keys)}")
+    return tuple(keys)
 
 
 def _aware(value: Any) -> Any:

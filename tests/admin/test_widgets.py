@@ -83,7 +83,8 @@ def test_hypertables_emit_their_declared_time_column_and_keys() -> None:
     assert widgets.timeseries_widget(WgMetric) == {
         "widget": "timeseries",
         "time_column": "taken",
-        "value_columns": ["sensor", "temperature", "humidity"],
+        # The space column is a key, not a measure.
+        "value_columns": ["temperature", "humidity"],
         # Space dimension and segment-by columns first, then text/int/FK.
         "series_keys": ["sensor", "site", "place"],
         "hypertable": True,
