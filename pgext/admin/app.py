@@ -72,6 +72,9 @@ class WidgetsOptions:
     #: (no admin validators or hooks exist for them); the others are
     #: read-only in the widgets.
     editable_outside_admin: Sequence[type[Table]] = ()
+    #: Maps and charts inside Piccolo Admin's add/edit forms
+    #: (:mod:`pgext.admin.form`); ``mount_widgets`` adds them when True.
+    form_widgets: bool = True
 
 
 class WidgetsApp:
@@ -181,6 +184,19 @@ class WidgetsApp:
             admin,
             self.options.editable_outside_admin,
         )
+
+    def add_to_forms(self, admin: Any) -> bool:
+        """Show maps and charts in ``admin``'s add/edit forms (see
+        :mod:`pgext.admin.form`); ``mount_widgets`` does this itself."""
+        from pgext.admin import form
+
+        config = form.form_config(
+            self.base,
+            self.options.admin_path,
+            tile_url=self.options.tile_url,
+            tile_attribution=self.options.tile_attribution,
+        )
+        return form.install(admin, config)
 
     def mount(self) -> Mount:
         return Mount(self.base, app=self.asgi)
@@ -331,6 +347,8 @@ def mount_widgets(
         # AdminRouter serves ``sidebar_links`` per request; a new dict (never
         # an update in place: its default is a shared ``{}``).
         admin.sidebar_links = {**admin.sidebar_links, **widgets.sidebar_links}
+        if widgets.options.form_widgets:
+            widgets.add_to_forms(admin)
     routes.append(widgets.mount())
     return widgets
 

@@ -64,6 +64,9 @@ class GeoJSON(str):
     """
 
     spec: ClassVar[GeometrySpec] = GeometrySpec()
+    #: More schema keys (display hints such as ``x-editor``, set by
+    #: :func:`pgext.editors.map_editor` on a per-column subclass).
+    extra_schema: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def validate(cls, value: Any) -> GeoJSON:
@@ -90,7 +93,7 @@ class GeoJSON(str):
     def __get_pydantic_json_schema__(
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        return widget_schema(cls.spec)
+        return {**widget_schema(cls.spec), **cls.extra_schema}
 
 
 def widget_schema(spec: GeometrySpec) -> dict[str, Any]:

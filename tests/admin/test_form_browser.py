@@ -1,0 +1,238 @@
+"""Maps and charts inside Piccolo Admin's own edit form, in headless Chromium:
+a person picks a location and draws a rectangle on the form's maps, saves
+with the admin's Save button, and the database holds exactly the geometries
+the form submitted.  Screenshots go to ``test-artifacts/admin/``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import shapely
+from piccolo.apps.user.tables import BaseUser
+from piccolo.columns import DoublePrecision, Timestamptz, Varchar
+from piccolo.table import Table
+from piccolo_admin.endpoints import create_admin
+from piccolo_api.session_auth.tables import SessionsBase
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from pgext import seam
+from pgext.admin import mount_widgets
+from pgext.editors import map_editor
+from pgext.engine import PgextEngine
+from pgext.postgis import Geometry
+from pgext.widgets import annotate
+from tests.admin.conftest import T0, serve, timedelta
+from tests.admin.test_browser import ARTIFACTS, logged_in, wait_for
+from tests.browser import chromium
+from tests.helpers import recreate_tables
+
+pytestmark = [pytest.mark.postgres, pytest.mark.browser]
+
+
+class FormPlace(Table, tablename="form_place"):
+    name = Varchar(length=50)
+    spot = Geometry("Point", srid=4326)
+    area = map_editor(Geometry("Polygon", srid=4326), "box")
+
+
+class FormReading(Table, tablename="form_reading"):
+    ts = Timestamptz()
+    device = Varchar(length=20)
+    value = DoublePrecision()
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    with chromium(ARTIFACTS) as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+async def form_server(admin_db: PgextEngine) -> AsyncIterator[str]:
+    await recreate_tables(admin_db, FormPlace, FormReading)
+    await FormPlace.insert(
+        FormPlace(name="plaza", spot="POINT(2.35 48.85)", area=None),
+    )
+    async with admin_db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO form_reading (ts, device, value) "
+            "SELECT $1::timestamptz + g * interval '10 minutes', 'dev' || (g % 2), "
+            "20 + g % 7 FROM generate_series(0, 287) g",
+            T0,
+        )
+    assert annotate(FormReading)
+    admin = create_admin(
+        [FormPlace, FormReading], auth_table=BaseUser, session_table=SessionsBase
+    )
+    app = Starlette(routes=[Mount("/admin/", admin)])
+    widgets = mount_widgets(app, tables=[FormPlace, FormReading])
+    async with serve(app) as url:
+        yield url
+    await widgets.close()
+
+
+async def stored(column: str, row_id: int) -> Any:
+    """The column's value as PostGIS holds it (raw SQL, WKB)."""
+    async with seam.table_engine(FormPlace).connection() as conn:
+        data = await conn.fetchval(
+            f"SELECT ST_AsBinary({column}) FROM form_place WHERE id = $1", row_id
+        )
+    return None if data is None else shapely.from_wkb(bytes(data))
+
+
+def scroll_to(driver: Any, element: Any) -> None:
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+
+
+def click_at(driver: Any, canvas: Any, x: int, y: int) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    size = canvas.size
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, x - size["width"] // 2, y - size["height"] // 2
+    ).click().perform()
+
+
+def pixel(driver: Any, column: str, lng: float, lat: float) -> tuple[float, float]:
+    """Where ``lng, lat`` is on the column's map (container pixels)."""
+    x, y = driver.execute_script(
+        "const p = window.pgextFormMaps[arguments[0]]"
+        ".latLngToContainerPoint([arguments[2], arguments[1]]);"
+        "return [p.x, p.y];",
+        column,
+        lng,
+        lat,
+    )
+    return float(x), float(y)
+
+
+def near(got: tuple[float, float], want: tuple[int, int]) -> bool:
+    return abs(got[0] - want[0]) <= 2 and abs(got[1] - want[1]) <= 2
+
+
+async def test_pick_a_location_and_draw_a_box_in_the_admins_edit_form(
+    driver: Any, form_server: str, session_token: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    await logged_in(driver, form_server, session_token)
+    await asyncio.to_thread(driver.get, f"{form_server}/admin/#/form_place/1/")
+    spot_map = await wait_for(
+        driver,
+        lambda d: d.find_element(
+            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
+        ),
+        "a map under the admin's location field",
+    )
+    area_map = driver.find_element(
+        By.CSS_SELECTOR, ".pgext-form-map[data-column=area] .leaflet-container"
+    )
+    # The text boxes are hidden behind "Edit as text", not gone.
+    spot_input = driver.find_element(By.CSS_SELECTOR, "form input[name=spot]")
+    assert not spot_input.is_displayed()
+    assert json.loads(spot_input.get_attribute("value"))["coordinates"] == [
+        2.35,
+        48.85,
+    ]
+    assert driver.find_element(
+        By.CSS_SELECTOR, ".pgext-form-map[data-column=area]"
+    ).get_attribute("data-editor") == ("box")
+
+    # Pick a location: click the map where the point should go.
+    scroll_to(driver, spot_map)
+    await asyncio.to_thread(click_at, driver, spot_map, 200, 120)
+    await wait_for(
+        driver,
+        lambda d: (
+            json.loads(spot_input.get_attribute("value") or "null")["coordinates"]
+            != [2.35, 48.85]
+        ),
+        "the picked location written into the form",
+    )
+
+    # Draw a rectangle with the box tool: first corner, then opposite corner.
+    tool = driver.find_element(
+        By.CSS_SELECTOR,
+        ".pgext-form-map[data-column=area] .leaflet-pm-icon-rectangle",
+    )
+    await asyncio.to_thread(tool.click)
+    scroll_to(driver, area_map)
+    corners = [(150, 80), (330, 200)]
+    for x, y in corners:
+        await asyncio.to_thread(click_at, driver, area_map, x, y)
+    area_input = driver.find_element(By.CSS_SELECTOR, "form input[name=area]")
+    await wait_for(
+        driver,
+        lambda d: area_input.get_attribute("value"),
+        "the drawn box written into the form",
+    )
+    submitted = {
+        "spot": shapely.from_geojson(spot_input.get_attribute("value")),
+        "area": shapely.from_geojson(area_input.get_attribute("value")),
+    }
+    await asyncio.to_thread(
+        driver.save_screenshot, str(ARTIFACTS / "admin-form-map.png")
+    )
+    # Where the person clicked (within a pixel or two: the
+    # click lands on whole pixels, Leaflet writes six decimals).
+    assert near(
+        pixel(driver, "spot", submitted["spot"].x, submitted["spot"].y), (200, 120)
+    )
+    minx, miny, maxx, maxy = submitted["area"].bounds
+    assert near(pixel(driver, "area", minx, maxy), corners[0])
+    assert near(pixel(driver, "area", maxx, miny), corners[1])
+
+    # Save with the admin's own button.
+    save = driver.find_element(By.CSS_SELECTOR, "[data-uitest=save_button]")
+    await asyncio.to_thread(save.click)
+    await wait_for(
+        driver,
+        lambda d: "Successfully saved" in d.find_element(By.TAG_NAME, "body").text,
+        "the admin's saved message",
+    )
+    spot = await stored("spot", 1)
+    area = await stored("area", 1)
+    # Exactly what the form submitted.
+    assert shapely.equals_exact(spot, submitted["spot"], tolerance=0)
+    assert shapely.equals_exact(area, submitted["area"], tolerance=0)
+    assert area.area == pytest.approx(area.envelope.area)  # a rectangle
+
+    # "Edit as text" shows the admin's text box, holding the same value.
+    await asyncio.to_thread(
+        driver.find_element(
+            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .pgext-form-text"
+        ).click
+    )
+    assert spot_input.is_displayed()
+    assert shapely.equals_exact(
+        shapely.from_geojson(spot_input.get_attribute("value")), spot, tolerance=0
+    )
+
+
+async def test_a_time_series_row_shows_its_series_around_it(
+    driver: Any, form_server: str, session_token: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    await logged_in(driver, form_server, session_token)
+    await asyncio.to_thread(driver.get, f"{form_server}/admin/#/form_reading/40/")
+    chart = await wait_for(
+        driver,
+        lambda d: d.find_element(By.CSS_SELECTOR, ".pgext-form-chart[data-points]"),
+        "a chart under the row's time",
+    )
+    assert int(chart.get_attribute("data-points")) > 10
+    assert chart.find_elements(By.TAG_NAME, "canvas")
+    note = chart.find_element(By.CLASS_NAME, "pgext-form-note").text
+    assert "device dev1" in note  # row 40 is g = 39: dev1
+    await asyncio.to_thread(
+        driver.save_screenshot, str(ARTIFACTS / "admin-form-chart.png")
+    )
+
+
+__all__ = ["T0", "timedelta"]
