@@ -67,6 +67,37 @@
     return typeof coords[0] === "number" ? f(coords) : coords.map((c) => mapCoords(c, f));
   }
 
+  // Without tiles (offline, the default) a map of a small place would be
+  // a blank square: a labelled graticule says where and how large it is.
+  const NICE = [0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 45];
+  const Graticule = L.GridLayer.extend({
+    createTile(coords) {
+      const size = this.getTileSize();
+      const tile = document.createElement("canvas");
+      tile.width = size.x; tile.height = size.y;
+      const ctx = tile.getContext("2d");
+      const map = this._map, z = coords.z, origin = coords.scaleBy(size);
+      const nw = map.unproject(origin, z), se = map.unproject(origin.add(size), z);
+      const step = NICE.find((n) => n >= (360 / 2 ** z) / 3) || 45;
+      const digits = Math.max(0, -Math.floor(Math.log10(step)));
+      ctx.strokeStyle = "rgba(60, 80, 110, 0.25)"; ctx.fillStyle = "rgba(40, 60, 90, 0.7)"; ctx.font = "10px sans-serif";
+      for (let lng = Math.ceil(nw.lng / step) * step; lng < se.lng; lng += step) {
+        const x = map.project([nw.lat, lng], z).x - origin.x;
+        ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, size.y); ctx.stroke();
+        ctx.fillText(`${lng.toFixed(digits)}°`, x + 2, size.y - 3);
+      }
+      for (let lat = Math.ceil(se.lat / step) * step; lat < nw.lat; lat += step) {
+        const y = map.project([lat, nw.lng], z).y - origin.y;
+        ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(size.x, y); ctx.stroke();
+        ctx.fillText(`${lat.toFixed(digits)}°`, 2, y - 2);
+      }
+      return tile;
+    },
+  });
+  // Where an empty field's map opens: the place of the form's other
+  // geometries, else the world.
+  let lastView = null;
+
   const EDIT_TOOLS = { drawMarker: false, drawCircleMarker: false, drawPolyline: false, drawRectangle: false, drawPolygon: false, drawCircle: false, drawText: false, cutPolygon: false, rotateMode: false, editMode: true, dragMode: true, removalMode: true };
   function drawTools(editor, type) {
     const base = type.replace(/^Multi/, "");
@@ -109,6 +140,7 @@
     const map = L.map(canvas, { worldCopyJump: false, minZoom: 1, maxZoom: 19 });
     window.pgextFormMaps[name] = map;
     if (cfg.tileUrl) L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 }).addTo(map);
+    else new Graticule({ maxZoom: 19 }).addTo(map);
     const layers = L.featureGroup().addTo(map);
     const write = watchValue(input, () => show(true));
 
@@ -139,12 +171,21 @@
     }
     function frame() {
       const bounds = layers.getBounds();
-      if (!bounds.isValid()) { if (!map._loaded) map.setView([20, 0], 2); return; }
-      if (bounds.getNorthEast().equals(bounds.getSouthWest())) map.setView(bounds.getCenter(), Math.max(map._loaded ? map.getZoom() : 0, 14));
+      if (!bounds.isValid()) {
+        if (!map._loaded) map.setView(lastView ? lastView.center : [20, 0], lastView ? lastView.zoom : 2);
+        return;
+      }
+      if (bounds.getNorthEast().equals(bounds.getSouthWest())) map.setView(bounds.getCenter(), Math.max(map._loaded ? map.getZoom() : 0, 15));
       else map.fitBounds(bounds.pad(0.3));
+      lastView = { center: map.getCenter(), zoom: map.getZoom() };
     }
     function describe(geometry) {
       if (geometry.type === "Point") return geometry.coordinates.map((c) => c.toFixed(6)).join(", ");
+      const bounds = layers.getBounds();
+      if (editor === "box" && bounds.isValid()) {
+        const f = (p) => `${p.lng.toFixed(5)}, ${p.lat.toFixed(5)}`;
+        return `box ${f(bounds.getSouthWest())} to ${f(bounds.getNorthEast())}`;
+      }
       return geometry.type;
     }
     // The layers' geometry as the column's GeoJSON (one geometry; several
@@ -213,7 +254,9 @@
     if (!response.ok) { note.textContent = `no chart (${response.status})`; return; }
     const result = await response.json();
     const label = keyInput && keyInput.value ? `${values[0]} of ${keys[0]} ${keyInput.value}` : values[0];
-    note.textContent = `${label}, 12 h around this row (avg per ${result.width_seconds} s)`;
+    const width = result.width_seconds;
+    const per = width % 3600 === 0 ? `${width / 3600} h` : width % 60 === 0 ? `${width / 60} min` : `${width} s`;
+    note.textContent = `${label}, 12 h around this row (average per ${per})`;
     const series = result.series[0];
     const data = [result.buckets, series ? series.values : []];
     const mark = time / 1000;
