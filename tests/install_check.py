@@ -158,6 +158,7 @@ def serve_widgets() -> dict[str, Any]:
         session_table=SessionsBase,
         sidebar_links=widgets.sidebar_links,
     )
+    assert widgets.add_to_forms(admin)  # maps in the admin's own forms
     app = Starlette(routes=[Mount("/admin/", admin), widgets.mount()])
     port = _free_port()
     server = uvicorn.Server(
@@ -192,6 +193,16 @@ def _crawl(origin: str, widgets_base: str) -> dict[str, Any]:
     pages = [index]
     statuses: dict[str, int] = {}
     assets: list[str] = []
+    # The admin's page loads the form widgets' files (pgext.admin.form).
+    admin_page = opener.open(f"{origin}/admin/").read().decode()
+    loader = re.search(
+        r"<script data-pgext-form>.*\}\)\((\{.*?\})\);</script>", admin_page, re.S
+    )
+    assert loader, "the admin's page has no form widget loader"
+    form = json.loads(loader.group(1).replace("<\\/", "</"))
+    assets += [
+        f"{origin}{form['static']}/{n}" for n in form["styles"] + form["scripts"]
+    ]
     for page in pages:
         with opener.open(page) as response:
             statuses[page] = response.status

@@ -154,6 +154,8 @@ def _check(folder: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
         "map.js",
         "series.js",
         "widgets.css",
+        "form.js",
+        "form.css",
     ):
         assert needed in fetched, sorted(fetched)
     return found

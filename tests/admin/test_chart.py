@@ -127,14 +127,15 @@ def stroked_pixels(driver: Any) -> list[int]:
         driver.execute_script(
             """
             const u = window.pgextChart.plot, ctx = u.ctx;
-            const img = ctx.getImageData(0, 0, u.ctx.canvas.width, u.ctx.canvas.height).data;
+            const canvas = ctx.canvas;
+            const img = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
             return u.series.slice(1).map((s) => {
               const c = s._stroke || s.stroke;
               const want = [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
               let n = 0;
               for (let i = 0; i < img.length; i += 4) {
-                if (Math.abs(img[i] - want[0]) < 30 && Math.abs(img[i + 1] - want[1]) < 30
-                    && Math.abs(img[i + 2] - want[2]) < 30 && img[i + 3] > 200) n += 1;
+                const near = [0, 1, 2].every((k) => Math.abs(img[i+k] - want[k]) < 30);
+                if (near && img[i + 3] > 200) n += 1;
               }
               return n;
             });
@@ -272,7 +273,10 @@ async def test_a_zoomed_range_stays_put_when_live_rows_arrive(
         lambda d: d.find_element(By.ID, "status").get_attribute("data-buckets"),
         "zoomed data drawn",
     )
-    view = "const u = window.pgextChart.plot; return [u.scales.x.min, u.scales.x.max, window.pgextChart.data[0].length];"
+    view = (
+        "const c = window.pgextChart, x = c.plot.scales.x;"
+        "return [x.min, x.max, c.data[0].length];"
+    )
     zoomed = driver.execute_script(view)
     assert zoomed[1] < T0.timestamp() + 4 * 3600  # a past range, not "now"
     row = {
