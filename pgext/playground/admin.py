@@ -100,6 +100,10 @@ def build_app(playground: Playground) -> tuple[Starlette, Any, str]:
     """The ASGI app, the widgets app (or None) and a note on the widgets."""
     from piccolo_admin.endpoints import create_admin
 
+    from pgext.editors import map_editor
+
+    # Districts are grid cells: edited with the rectangle tool in the form.
+    map_editor(District.boundary, "box")
     admin = create_admin(
         tables=_admin_tables(),
         auth_table=BaseUser,

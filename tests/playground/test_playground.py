@@ -205,6 +205,33 @@ def test_admin_pages_load_in_chromium_and_ctrl_c_cleans_up(tmp_path: Path) -> No
             assert "Map: venues" in browser.page_source
             browser.save_screenshot(str(ARTIFACTS / "admin-venues.png"))
 
+            # The row form shows maps (a location picker, a shape editor)
+            # instead of text boxes; districts get the rectangle tool.
+            browser.get(f"{url}/admin/#/venue/1/")
+            wait.until(
+                lambda d: d.find_elements(
+                    By.CSS_SELECTOR,
+                    ".pgext-form-map[data-editor=location] .leaflet-marker-icon",
+                )
+            )
+            wait.until(
+                lambda d: d.find_elements(
+                    By.CSS_SELECTOR,
+                    ".pgext-form-map[data-column=footprint] path.leaflet-interactive",
+                )
+            )
+            assert not browser.find_element(
+                By.CSS_SELECTOR, "form input[name=location]"
+            ).is_displayed()
+            browser.save_screenshot(str(ARTIFACTS / "admin-form-venue.png"))
+            browser.get(f"{url}/admin/#/district/1/")
+            wait.until(
+                lambda d: d.find_elements(
+                    By.CSS_SELECTOR,
+                    ".pgext-form-map[data-editor=box] .leaflet-pm-icon-rectangle",
+                )
+            )
+
             if not links:
                 pytest.skip("pgext.admin is not importable: widgets not served")
             browser.get(url + links["Map: venues"])
@@ -239,6 +266,22 @@ def test_admin_pages_load_in_chromium_and_ctrl_c_cleans_up(tmp_path: Path) -> No
             events = browser.find_element(By.ID, "events").text
             assert '"sensor_id":' in events and '"temperature":' in events
             browser.save_screenshot(str(ARTIFACTS / "chart-readings-live.png"))
+
+            # The hourly aggregate is drawn in (and labelled with) its own
+            # hourly buckets, never finer ones.
+            browser.get(url + links["Chart: hourly readings"])
+            wait.until(
+                lambda d: d.find_element(By.ID, "status").get_attribute("data-width")
+            )
+            assert (
+                int(browser.find_element(By.ID, "status").get_attribute("data-width"))
+                % 3600
+                == 0
+            )
+            assert "sensor_id" not in [
+                o.get_attribute("value")
+                for o in browser.find_elements(By.CSS_SELECTOR, "#value option")
+            ]
 
         children = playground.children()
         assert playground.interrupt() in (0, 130)
