@@ -168,6 +168,7 @@ class Client {
     this.reset = false // sent RESET ALL / DISCARD ALL: re-apply SESSION_DEFAULTS
     this.relisten = false // sent (UN)LISTEN: re-sync the session's channels
     this.stmts = new Set() // backend names of this client's prepared statements
+    this.sqlOf = new Map() // client statement name -> SQL, to track (UN)LISTEN when run
     this.channels = new Set()
     this.prefix = `pgx${this.id}_`
   }
@@ -246,7 +247,15 @@ async function run(c, msg) {
     }
     trackListen(c, sql)
   } else if (type === 'P') {
-    trackListen(c, readCstr(msg, readCstr(msg, 5)[1])[0])
+    const [name, off] = readCstr(msg, 5)
+    c.sqlOf.set(name, readCstr(msg, off)[0])
+  } else if (type === 'B') {
+    // Track at Bind (each run), not Parse: a client's statement cache runs a
+    // LISTEN again without parsing it, and a channel left untracked would be
+    // dropped by the next re-sync of the session's channels.
+    const [, off] = readCstr(msg, 5)
+    const sql = c.sqlOf.get(readCstr(msg, off)[0])
+    if (sql !== undefined) trackListen(c, sql)
   }
   if (type === 'P') {
     const [name] = readCstr(msg, 5)
