@@ -241,3 +241,45 @@ async def test_a_time_series_row_shows_its_series_around_it(
 
 
 __all__ = ["T0", "timedelta"]
+
+
+async def test_pick_a_location_in_the_admins_add_form(
+    driver: Any, form_server: str, session_token: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    await logged_in(driver, form_server, session_token)
+    await asyncio.to_thread(driver.get, f"{form_server}/admin/#/form_place/add/")
+    spot_map = await wait_for(
+        driver,
+        lambda d: d.find_element(
+            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
+        ),
+        "a map in the admin's add form",
+    )
+    name = driver.find_element(By.CSS_SELECTOR, "form input[name=name]")
+    await asyncio.to_thread(name.send_keys, "kiosk")
+    scroll_to(driver, spot_map)
+    await asyncio.to_thread(click_at, driver, spot_map, 320, 150)
+    spot_input = driver.find_element(By.CSS_SELECTOR, "form input[name=spot]")
+    value = await wait_for(
+        driver,
+        lambda d: spot_input.get_attribute("value"),
+        "the picked location written into the form",
+    )
+    assert near(pixel(driver, "spot", *json.loads(value)["coordinates"]), (320, 150))
+    create = driver.find_element(By.CSS_SELECTOR, "[data-uitest=create_button]")
+    await asyncio.to_thread(create.click)
+    await wait_for(
+        driver,
+        lambda d: "Successfully added" in d.find_element(By.TAG_NAME, "body").text,
+        "the admin's added message",
+    )
+    async with seam.table_engine(FormPlace).connection() as conn:
+        row = await conn.fetchrow(
+            "SELECT id, ST_AsBinary(spot) AS spot, area FROM form_place "
+            "WHERE name = 'kiosk'"
+        )
+    assert row is not None and row["area"] is None  # the empty box stays empty
+    stored_spot = shapely.from_wkb(bytes(row["spot"]))
+    assert shapely.equals_exact(stored_spot, shapely.from_geojson(value), tolerance=0)
