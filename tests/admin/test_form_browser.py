@@ -26,7 +26,7 @@ from pgext.editors import map_editor
 from pgext.engine import PgextEngine
 from pgext.postgis import Geometry
 from pgext.widgets import annotate
-from tests.admin.conftest import T0, serve, timedelta
+from tests.admin.conftest import T0, USERNAME, serve, timedelta
 from tests.admin.test_browser import ARTIFACTS, logged_in, wait_for
 from tests.browser import chromium
 from tests.helpers import recreate_tables
@@ -129,6 +129,16 @@ async def test_pick_a_location_and_draw_a_box_in_the_admins_edit_form(
         ),
         "a map under the admin's location field",
     )
+    # The map came after the login without a reload (the admin's page was
+    # first opened logged out); reload so the admin's header knows the user.
+    await asyncio.to_thread(driver.refresh)
+    spot_map = await wait_for(
+        driver,
+        lambda d: d.find_element(
+            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
+        ),
+        "the map again after a reload",
+    )
     area_map = driver.find_element(
         By.CSS_SELECTOR, ".pgext-form-map[data-column=area] .leaflet-container"
     )
@@ -184,7 +194,13 @@ async def test_pick_a_location_and_draw_a_box_in_the_admins_edit_form(
     assert near(pixel(driver, "area", minx, maxy), corners[0])
     assert near(pixel(driver, "area", maxx, miny), corners[1])
 
-    # The whole form in one picture (the README shows it).
+    # The whole form in one picture (the README shows it), once the admin's
+    # header names the user.
+    await wait_for(
+        driver,
+        lambda d: USERNAME in d.find_element(By.TAG_NAME, "body").text,
+        "the admin's header",
+    )
     await asyncio.to_thread(driver.set_window_size, 1280, 1300)
     driver.execute_script("window.scrollTo(0, 0)")
     await asyncio.to_thread(

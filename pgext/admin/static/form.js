@@ -84,7 +84,8 @@
       for (let lng = Math.ceil(nw.lng / step) * step; lng < se.lng; lng += step) {
         const x = map.project([nw.lat, lng], z).x - origin.x;
         ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, size.y); ctx.stroke();
-        ctx.fillText(`${lng.toFixed(digits)}°`, x + 2, size.y - 3);
+        // A label cut by the tile's edge would read as another number.
+        if (x < size.x - 50) ctx.fillText(`${lng.toFixed(digits)}°`, x + 2, size.y - 3);
       }
       for (let lat = Math.ceil(se.lat / step) * step; lat < nw.lat; lat += step) {
         const y = map.project([lat, nw.lng], z).y - origin.y;
