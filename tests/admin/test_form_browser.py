@@ -299,3 +299,70 @@ async def test_pick_a_location_in_the_admins_add_form(
     assert row is not None and row["area"] is None  # the empty box stays empty
     stored_spot = shapely.from_wkb(bytes(row["spot"]))
     assert shapely.equals_exact(stored_spot, shapely.from_geojson(value), tolerance=0)
+
+
+async def test_a_web_mercator_column_is_drawn_in_degrees_and_saved_in_metres(
+    driver: Any, live_server: str, seeded: PgextEngine, session_token: str
+) -> None:
+    """``adm_area.outline`` is SRID 3857: the form converts what is drawn
+    on the map into metres and says so with the GeoJSON ``crs`` member."""
+    from selenium.webdriver.common.by import By
+
+    await logged_in(driver, live_server, session_token)
+    await asyncio.to_thread(driver.get, f"{live_server}/admin/#/adm_area/add/")
+    area_map = await wait_for(
+        driver,
+        lambda d: d.find_element(
+            By.CSS_SELECTOR, ".pgext-form-map[data-column=outline] .leaflet-container"
+        ),
+        "a map for the Web Mercator column",
+    )
+    name = driver.find_element(By.CSS_SELECTOR, "form input[name=name]")
+    await asyncio.to_thread(name.send_keys, "mercator box")
+    scroll_to(driver, area_map)
+    await asyncio.to_thread(
+        driver.find_element(
+            By.CSS_SELECTOR,
+            ".pgext-form-map[data-column=outline] .leaflet-pm-icon-rectangle",
+        ).click
+    )
+    corners = [(200, 100), (400, 220)]
+    degrees = [
+        driver.execute_script(
+            "const p = window.pgextFormMaps.outline"
+            ".containerPointToLatLng([arguments[0], arguments[1]]);"
+            "return [p.lng, p.lat];",
+            *corner,
+        )
+        for corner in corners
+    ]
+    for x, y in corners:
+        await asyncio.to_thread(click_at, driver, area_map, x, y)
+    outline = driver.find_element(By.CSS_SELECTOR, "form input[name=outline]")
+    value = await wait_for(
+        driver, lambda d: outline.get_attribute("value"), "the box in metres"
+    )
+    assert json.loads(value)["crs"]["properties"]["name"] == "EPSG:3857"
+    await asyncio.to_thread(
+        driver.find_element(By.CSS_SELECTOR, "[data-uitest=create_button]").click
+    )
+    await wait_for(
+        driver,
+        lambda d: "Successfully added" in d.find_element(By.TAG_NAME, "body").text,
+        "the admin's added message",
+    )
+    async with seeded.connection() as conn:
+        row = await conn.fetchrow(
+            "SELECT ST_SRID(outline) AS srid, "
+            "ST_AsBinary(ST_Transform(outline, 4326)) AS degrees "
+            "FROM adm_area WHERE name = 'mercator box'"
+        )
+    assert row["srid"] == 3857
+    minx, miny, maxx, maxy = shapely.from_wkb(bytes(row["degrees"])).bounds
+    (x1, y1), (x2, y2) = degrees
+    # Where the person clicked, to a pixel (about 0.0003° at this zoom).
+    pixel_size = abs(x2 - x1) / 200
+    assert minx == pytest.approx(min(x1, x2), abs=2 * pixel_size)
+    assert maxx == pytest.approx(max(x1, x2), abs=2 * pixel_size)
+    assert miny == pytest.approx(min(y1, y2), abs=2 * pixel_size)
+    assert maxy == pytest.approx(max(y1, y2), abs=2 * pixel_size)
