@@ -72,13 +72,14 @@ def map_page(
         "tileAttribution": tile_attribution,
         "maxFeatures": max_features,
         "adminPath": admin_path,
+        "static": f"{base}/static",
     }
     body = (
         "<main class='map'><div id='map'></div><aside id='panel'>"
         "<label>Geometry column <select id='column'></select></label>"
-        "<p id='status'>loading…</p>"
-        "<div id='row'><p>Click a feature to see its row.</p>"
-        "</div><p id='message' role='status'></p></aside></main>"
+        "<p id='status'>loading…</p><p id='message' role='status'></p>"
+        "<div id='row'><p>Click a feature to see its row.</p></div>"
+        "</aside></main>"
     )
     return _shell(
         base,
@@ -89,8 +90,10 @@ def map_page(
         [
             "vendor/leaflet/leaflet.js",
             "vendor/geoman/leaflet-geoman.min.js",
+            "vendor/topojson-client/topojson-client.min.js",
             "common.js",
             "map.js",
+            "map-editor.js",
         ],
         config,
     )
