@@ -78,6 +78,7 @@ def map_page(
         "<main class='map'><div id='map'></div><aside id='panel'>"
         "<label>Geometry column <select id='column'></select></label>"
         "<p id='status'>loading…</p><p id='message' role='status'></p>"
+        "<div id='editor-box'></div>"
         "<div id='row'><p>Click a feature to see its row.</p></div>"
         "</aside></main>"
     )

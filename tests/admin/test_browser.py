@@ -125,10 +125,21 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
         ).click().perform()
 
     await asyncio.to_thread(click)
+    # A drawn point opens the row's form; nothing is written before submit.
+    name = await wait_for(
+        driver, lambda d: d.find_element(By.ID, "field-name"), "new row form"
+    )
+    assert await AdmShop.count() == 5
+    await asyncio.to_thread(name.send_keys, "drawn shop")
+    await asyncio.to_thread(
+        driver.save_screenshot, str(ARTIFACTS / "map-new-row-form.png")
+    )
+    assert await AdmShop.count() == 5
+    await asyncio.to_thread(driver.find_element(By.ID, "create-row").click)
     message = await wait_for(
         driver,
         lambda d: (
-            (t := d.find_element(By.ID, "message").text).startswith("saved") and t
+            (t := d.find_element(By.ID, "message").text).startswith("created") and t
         ),
         "drawn point saved",
     )
@@ -140,6 +151,7 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     assert isinstance(point, shapely.Point)
     assert point.x == pytest.approx(expected[0], abs=1e-3)
     assert point.y == pytest.approx(expected[1], abs=1e-3)
+    assert row["name"] == "drawn shop"
     assert await AdmShop.count() == 6
 
     # Move a point with geoman's drag mode: saved through PATCH.

@@ -110,7 +110,7 @@
     }).getLayers()[0];
     layer.addTo(map);
     Object.assign(editor, { layer, id, version: feature.version, history: [snapshot(layer)], steps: [] });
-    document.getElementById("row").append(buttons());
+    document.getElementById("editor-box").append(buttons());
     document.getElementById("joined").addEventListener("change", () => {
       layer.pm.disable();
       layer.pm.enable(options());
@@ -209,7 +209,7 @@
     actions.innerHTML = "<button type='submit' id='create-row'>Create row</button> <button type='button' id='discard-row'>Cancel</button>";
     form.append(table, actions);
     form.addEventListener("submit", (event) => { event.preventDefault(); create(form, fields); });
-    document.getElementById("row").append(form);
+    document.getElementById("editor-box").append(form);
     actions.querySelector("#discard-row").addEventListener("click", () => discard("drawing discarded: nothing was saved"));
     const first = form.querySelector("input, select");
     if (first) first.focus();

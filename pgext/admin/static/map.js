@@ -184,6 +184,8 @@
     try {
       const started = performance.now();
       const collection = await api(url, { signal: controller.signal });
+      // An editor opened meanwhile hides its row's shape: keep it hidden.
+      if (editing()) return;
       data.clearLayers();
       data.addData(collection);
       const info = collection.pgext || {};
