@@ -29,6 +29,7 @@
       .then((response) => response.json())
       .then((topology) => {
         const land = topojson.feature(topology, topology.objects.countries);
+        land.features.forEach((f) => unwrap(f.geometry));
         L.geoJSON(land, {
           pane: "basemap", renderer, interactive: false, pmIgnore: true, snapIgnore: true,
           style: { color: "#a09a86", weight: 0.7, fillColor: "#f4f1e8", fillOpacity: 1 },
@@ -36,6 +37,22 @@
         document.getElementById("map").dataset.basemap = "natural-earth";
       })
       .catch((error) => message(`basemap not loaded: ${error.message}`, true));
+  }
+
+  // Rings that cross the antimeridian jump from 180 to -180; Leaflet would
+  // draw that jump as a band across the world: continue them past 180.
+  function unwrap(geometry) {
+    const ring = (points) => {
+      let shift = 0;
+      return points.map(([x, y], i) => {
+        const step = i > 0 ? x - points[i - 1][0] : 0;
+        if (step > 180) shift -= 360;
+        else if (step < -180) shift += 360;
+        return [x + shift, y];
+      });
+    };
+    const rings = (c) => (typeof c[0][0] === "number" ? ring(c) : c.map(rings));
+    if (geometry && geometry.coordinates) geometry.coordinates = rings(geometry.coordinates);
   }
 
   const params = new URLSearchParams(location.search);
@@ -192,7 +209,7 @@
       const ms = Math.round(performance.now() - started);
       text("status", info.mode === "clusters"
         ? `${info.count} rows in ${collection.features.length} clusters: zoom in to edit (${ms} ms)`
-        : `${collection.features.length} rows shown (${ms} ms)`);
+        : `${collection.features.length} row${collection.features.length === 1 ? "" : "s"} shown (${ms} ms)`);
       status.className = "";
       status.dataset.count = String(collection.features.length);
       status.dataset.mode = info.mode || "";
