@@ -151,7 +151,10 @@ def _check(folder: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
         "vendor/leaflet/images/layers.png",
         "vendor/geoman/leaflet-geoman.min.js",
         "vendor/uplot/uPlot.iife.min.js",
+        "vendor/world-atlas/countries-50m.json",
+        "vendor/topojson-client/topojson-client.min.js",
         "map.js",
+        "map-editor.js",
         "series.js",
         "widgets.css",
     ):

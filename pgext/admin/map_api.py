@@ -132,7 +132,9 @@ class MapApi:
         body = edits.parse_body(await edits.read_body(request))
         column = entry.geometry_column(_column_name(body, request))
         joined = await edits.update(entry, column, pk, body, rules, request)
-        return JSONResponse({"id": pk, "joined": joined})
+        # The page keeps editing with the version it wrote.
+        version = await shapes.current_version(entry, pk)
+        return JSONResponse({"id": pk, "joined": joined, "version": version})
 
     async def clear(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])

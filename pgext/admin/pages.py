@@ -8,6 +8,8 @@ import html
 import json
 from typing import Any
 
+BASEMAP = "vendor/world-atlas/countries-50m.json"
+
 
 def _shell(
     base: str,
@@ -73,9 +75,15 @@ def map_page(
         "maxFeatures": max_features,
         "adminPath": admin_path,
         "static": f"{base}/static",
+        # Natural Earth outlines when there are no tiles: works offline.
+        "basemap": None if tile_url else f"{base}/static/{BASEMAP}",
     }
+    preload = ""
+    if not tile_url:
+        href = f"{base}/static/{BASEMAP}"
+        preload = f"<link rel='preload' href='{href}' as='fetch' crossorigin>"
     body = (
-        "<main class='map'><div id='map'></div><aside id='panel'>"
+        f"{preload}<main class='map'><div id='map'></div><aside id='panel'>"
         "<label>Geometry column <select id='column'></select></label>"
         "<p id='status'>loading…</p><p id='message' role='status'></p>"
         "<div id='editor-box'></div>"

@@ -92,6 +92,16 @@ async def read_feature(entry: TableEntry, column: Column, pk: Any) -> dict[str, 
     return {"id": pk, "geometry": geometry, "version": rows[0]["version"]}
 
 
+async def current_version(entry: TableEntry, pk: Any) -> str | None:
+    """The row's version now (None if it is gone)."""
+    rows = await entry.table.raw(
+        f"SELECT {version_sql(entry, 't')} AS version FROM {entry.sql_name} AS t "
+        f"WHERE {entry.quoted(entry.pk)} = {{}}",
+        pk,
+    )
+    return str(rows[0]["version"]) if rows else None
+
+
 def parse_version(body: dict[str, Any]) -> str | None:
     version = body.get("version")
     if version is None:

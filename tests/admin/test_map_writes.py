@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
 import httpx
 import pytest
 import shapely
@@ -87,6 +88,9 @@ async def test_a_save_with_a_stale_version_writes_nothing(
         fresh = (await client.get(f"{API}/features/1")).json()["version"]
         saved = await client.patch(f"{API}/features/1", json={**body, "version": fresh})
         assert saved.status_code == 200, saved.text
+        # The answer carries the new version: the next save goes on from it.
+        newer = (await client.get(f"{API}/features/1")).json()["version"]
+        assert saved.json()["version"] == newer != fresh
         coords = list((await AdmSite.select().first())["outline"].coords)
         assert coords == [tuple(c) for c in moved]
         bad = await client.patch(f"{API}/features/1", json={**body, "version": "x"})

@@ -169,9 +169,10 @@
   async function savePoint(layer) {
     const geometry = fitGeometry(layer.toGeoJSON(false).geometry);
     try {
-      await api(`${config.api}/features/${encodeURIComponent(layer.pgextId)}`, {
+      const result = await api(`${config.api}/features/${encodeURIComponent(layer.pgextId)}`, {
         method: "PATCH", body: JSON.stringify({ column: state.column, geometry, version: layer.pgextVersion }),
       });
+      layer.pgextVersion = result.version;  // a second drag is not stale
       message(`saved row ${layer.pgextId}`);
     } catch (error) {
       message(`not saved: ${error.message}`, true);

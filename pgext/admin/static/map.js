@@ -25,7 +25,7 @@
     map.createPane("basemap").style.zIndex = 150;
     const renderer = L.canvas({ pane: "basemap" });
     map.attributionControl.addAttribution("Outlines: Natural Earth");
-    fetch(`${config.static}/vendor/world-atlas/countries-50m.json`)
+    fetch(config.basemap)
       .then((response) => response.json())
       .then((topology) => {
         const land = topojson.feature(topology, topology.objects.countries);
