@@ -35,9 +35,14 @@ def _type(schema: dict[str, Any]) -> tuple[str, bool]:
 def describe(entry: TableEntry, column: Column) -> list[dict[str, Any]]:
     """The form's fields, in the table's column order: ``name``, ``type``
     (``string``, ``integer``, ``number``, ``boolean``), ``required``,
-    ``nullable``, ``default``, ``maxLength``, ``choices``."""
+    ``nullable``, ``default``, ``maxLength``, ``choices``, ``secret``."""
     schema = _model(entry, column).model_json_schema()
     required = set(schema.get("required", []))
+    secret = {
+        seam.column_name(c)
+        for c in seam.table_columns(entry.table)
+        if seam.column_is_secret(c)
+    }
     fields = []
     for name, prop in schema.get("properties", {}).items():
         kind, nullable = _type(prop)
@@ -56,6 +61,8 @@ def describe(entry: TableEntry, column: Column) -> list[dict[str, Any]]:
                 "default": prop.get("default"),
                 "maxLength": length,
                 "choices": choices,
+                # Typed like a password, as in the admin's own form.
+                "secret": name in secret,
             }
         )
     return fields

@@ -108,6 +108,11 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     )
     edit_page = link.get_attribute("href")
     assert "/admin/#/adm_shop/" in edit_page
+    # The row as a table: the geometry summed up, not raw GeoJSON; the
+    # clicked point highlighted on the map.
+    panel = driver.find_element(By.ID, "row-table").text
+    assert "location Point (2.3" in panel and "coordinates" not in panel
+    assert len(driver.find_elements(By.CSS_SELECTOR, 'path[stroke="#e8590c"]')) == 1
 
     # Draw a point with geoman's circle-marker tool.
     button = driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-circle-marker")

@@ -226,7 +226,7 @@
       }
     } else {
       element = document.createElement("input");
-      element.type = field.type === "boolean" ? "checkbox" : field.type === "string" ? "text" : "number";
+      element.type = field.type === "boolean" ? "checkbox" : field.type !== "string" ? "number" : field.secret ? "password" : "text";
       if (field.type === "number") element.step = "any";
       if (field.maxLength) element.maxLength = field.maxLength;
       if (field.type === "boolean") element.checked = Boolean(field.default);

@@ -13,6 +13,7 @@
 
   const map = L.map("map", { worldCopyJump: false, minZoom: 1, maxZoom: 19 });
   window.pgextMap = map;
+  L.control.scale({ imperial: false }).addTo(map);  // distances, at city zoom too
   basemap();
 
   // Country outlines from Natural Earth (world-atlas, vendored): the
@@ -98,7 +99,7 @@
           pmIgnore: true, snapIgnore: true,
           icon: L.divIcon({
             className: "pgext-cluster", iconSize: [size, size],
-            html: `<span style="line-height:${size}px">${n}</span>`,
+            html: `<span style="line-height:${size - 4}px">${n}</span>`,
           }),
         });
       }
