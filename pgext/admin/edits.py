@@ -9,7 +9,11 @@ admin's rules for it (:mod:`pgext.admin.rules`): drawing is a POST
 geometry is a PATCH of that column (``patch_single``, ``pre_patch``),
 deleting the row is a DELETE (``delete_single``, ``pre_delete``).  The
 order: read-only refusal, unknown row (404, as ``PiccoloCRUD.detail`` checks
-first), validators, the geometry, hooks, write."""
+first), validators, the geometry, hooks, write.
+
+A drawn row's other fields come in ``values``, checked by the table's
+pydantic model (:mod:`pgext.admin.fields`); an edited shape is written only
+if the row still has the version the page read (:mod:`pgext.admin.shapes`)."""
 
 from __future__ import annotations
 

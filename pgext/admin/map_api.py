@@ -1,4 +1,5 @@
 """The map widget's JSON API: features by bounding box, the extent, one
+row, one feature at full resolution with its version, the form of a new
 row, and the editor's writes (draw, move, erase, delete the row), each after
 the admin's rules for the table (:mod:`pgext.admin.rules`)."""
 
