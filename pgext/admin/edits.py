@@ -149,8 +149,9 @@ async def update(
     geometry = geometry_value(column, body)
     version = shapes.parse_version(body)
     moves = shapes.parse_moves(body)
+    joined = bool(body.get("joined"))
     return await shapes.save(
-        entry, column, pk, geometry, version, moves, rules, request
+        entry, column, pk, geometry, version, joined, moves, rules, request
     )
 
 

@@ -24,6 +24,7 @@ import re
 from typing import Any
 
 import asyncpg
+import numpy as np
 import shapely
 from piccolo.columns import Column
 from piccolo.columns.combination import WhereRaw
@@ -36,6 +37,9 @@ from pgext.admin.rules import TableRules
 from pgext.identifiers import quote_ident
 
 MAX_MOVES = 1000
+# How far the map's display rounds a coordinate (geo.PRECISION digits), with
+# a margin: a vertex snapped to a drawn neighbour is at most this far off.
+SNAP = 1.5e-7
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 
 Move = tuple[tuple[float, float], tuple[float, float]]
@@ -208,20 +212,73 @@ def _moved(geometry: Any, moves: list[Move]) -> Any:
     )
 
 
+async def _neighbours(
+    entry: TableEntry, column: Column, pk: Any, box: tuple[float, ...]
+) -> list[dict[str, Any]]:
+    """The other rows whose shape meets ``box`` (west, south, east, north),
+    locked until the transaction ends."""
+    rows: list[dict[str, Any]] = await entry.table.raw(
+        f"SELECT {entry.quoted(entry.pk)} AS pk, {entry.quoted(column)} AS g "
+        f"FROM {entry.sql_name} WHERE {entry.quoted(entry.pk)} <> {{}} "
+        f"AND {entry.quoted(column)} && ST_MakeEnvelope({{}}, {{}}, {{}}, "
+        f"{{}}, {int(column.srid)}) "  # type: ignore[attr-defined]
+        "FOR UPDATE",
+        pk,
+        *box,
+    )
+    return rows
+
+
+async def _snapped(
+    entry: TableEntry, column: Column, pk: Any, geometry: Any, before: Any
+) -> Any:
+    """``geometry`` with each vertex the user placed (one the stored shape
+    does not have) that lies on a neighbour's vertex, as far as the display
+    shows it, put exactly on that vertex: the display rounds coordinates to
+    ``SNAP``, so a vertex snapped to a drawn neighbour is off by that much."""
+    old = set(map(tuple, shapely.get_coordinates(before).tolist())) if before else set()
+    has_z = bool(shapely.has_z(geometry))
+    coords = shapely.get_coordinates(geometry, include_z=has_z)
+    placed = [i for i, c in enumerate(coords[:, :2].tolist()) if tuple(c) not in old]
+    if not placed:
+        return geometry
+    west, south, east, north = shapely.bounds(geometry).tolist()
+    box = (west - SNAP, south - SNAP, east + SNAP, north + SNAP)
+    rows = await _neighbours(entry, column, pk, box)
+    others = [shapely.get_coordinates(r["g"]) for r in rows if r["g"] is not None]
+    if not others:
+        return geometry
+    targets = np.unique(np.concatenate(others), axis=0)
+    tree = shapely.STRtree(shapely.points(targets))
+    mine, theirs = tree.query_nearest(
+        shapely.points(coords[placed, :2]), max_distance=SNAP, all_matches=False
+    )
+    if not len(mine):
+        return geometry
+    index = np.asarray(placed)[mine]
+    coords[index, 0] = targets[theirs, 0]
+    coords[index, 1] = targets[theirs, 1]
+    return shapely.set_srid(
+        shapely.set_coordinates(geometry, coords), shapely.get_srid(geometry)
+    )
+
+
 async def save(
     entry: TableEntry,
     column: Column,
     pk: Any,
     geometry: Any,
     version: str | None,
+    joined: bool,
     moves: list[Move],
     rules: TableRules,
     request: Any,
 ) -> list[Any]:
-    """Write the edited ``geometry`` (version-checked) and, for ``moves``,
-    the neighbours sharing a moved vertex; all or nothing.  Returns the
-    primary keys of the neighbours that moved with it."""
-    if not moves:
+    """Write the edited ``geometry`` (version-checked).  ``joined``: its
+    placed vertices that lie on a neighbour's vertex join it exactly, and
+    the neighbours sharing a vertex of ``moves`` move with it; all or
+    nothing.  Returns the primary keys of the neighbours that moved."""
+    if not joined:
         await write(entry, column, pk, {column: geometry}, version, rules, request)
         return []
     if not stores_lonlat(column):
@@ -229,7 +286,7 @@ async def save(
             f"keeping neighbours joined needs {seam.column_name(column)!r} in "
             "EPSG:4326 (the map's coordinates)"
         )
-    joined: list[Any] = []
+    moved: list[Any] = []
     async with seam.table_engine(entry.table).transaction():
         before = await _stored(entry, column, pk)
         if before is None and not await _exists(entry, pk):
@@ -241,22 +298,11 @@ async def save(
             else set()
         )
         moves = [m for m in moves if m[0] in own]
+        geometry = await _snapped(entry, column, pk, geometry, before)
         await write(entry, column, pk, {column: geometry}, version, rules, request)
         for fx, fy in {m[0] for m in moves}:
-            rows = await entry.table.raw(
-                f"SELECT {entry.quoted(entry.pk)} AS pk, {entry.quoted(column)} AS g "
-                f"FROM {entry.sql_name} WHERE {entry.quoted(entry.pk)} <> {{}} "
-                f"AND {entry.quoted(column)} && ST_MakeEnvelope({{}}, {{}}, {{}}, "
-                f"{{}}, {int(column.srid)}) "  # type: ignore[attr-defined]
-                "FOR UPDATE",
-                pk,
-                fx,
-                fy,
-                fx,
-                fy,
-            )
-            for row in rows:
-                if row["pk"] in joined:
+            for row in await _neighbours(entry, column, pk, (fx, fy, fx, fy)):
+                if row["pk"] in moved:
                     continue
                 shifted = _moved(row["g"], moves)
                 if shifted is not None:
@@ -269,5 +315,5 @@ async def save(
                         rules,
                         request,
                     )
-                    joined.append(row["pk"])
-    return joined
+                    moved.append(row["pk"])
+    return moved

@@ -144,3 +144,31 @@ async def test_links_stay_absolute_under_a_mount_path(
         assert 'href="/tools/widgets/map/adm_site"' in index
         row = (await client.get("/tools/widgets/api/map/adm_site/rows/1")).json()
         assert row["admin_url"] == "/tools/admin/#/adm_site/1/"
+
+
+async def test_a_vertex_placed_on_a_drawn_neighbour_joins_it_exactly(
+    sites: None, session_token: str
+) -> None:
+    """The page snaps to the neighbour as drawn, rounded to 7 digits; with
+    "joined" the stored vertex is the neighbour's own, to the last bit."""
+    corner = (5.123456789012345, 45.98765432109876)
+    await AdmSite.insert(
+        AdmSite(code="N", outline=shapely.LineString([corner, (5.2, 46.1)]))
+    )
+    async with client_of(app(), session_token) as client:
+        feature = (await client.get(f"{API}/features/1")).json()
+        drawn = [round(corner[0], 7), round(corner[1], 7)]
+        line = [*feature["geometry"]["coordinates"], drawn]
+        body = {
+            "geometry": {"type": "LineString", "coordinates": line},
+            "version": feature["version"],
+            "joined": True,
+            "moves": [],
+        }
+        saved = await client.patch(f"{API}/features/1", json=body)
+        assert saved.status_code == 200, saved.text
+    coords = list(
+        (await AdmSite.select().where(AdmSite.id == 1).first())["outline"].coords
+    )
+    assert coords[:-1] == RING  # the vertices the user did not touch
+    assert coords[-1] == corner != tuple(drawn)
