@@ -172,6 +172,15 @@ async def click_at(driver: Any, point: tuple[float, float]) -> None:
     await asyncio.to_thread(act)
 
 
+def ctrl_z(driver: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("z").key_up(
+        Keys.CONTROL
+    ).perform()
+
+
 def message_starting(prefix: str) -> Callable[[Any], str | bool]:
     def read(d: Any) -> str | bool:
         text: str = d.find_element("id", "message").text
@@ -225,6 +234,11 @@ async def test_moving_one_vertex_keeps_every_other_vertex(
     await wait_for(driver, message_starting("2 unsaved"), "second move")
     await asyncio.to_thread(driver.find_element("id", "undo-shape").click)
     await wait_for(driver, message_starting("1 unsaved"), "undone")
+    # Ctrl+Z undoes a step too; the move done again is the one kept.
+    await drag(driver, pixel(driver, *ROUND[1]), 30, -25)
+    await wait_for(driver, message_starting("2 unsaved"), "second move again")
+    await asyncio.to_thread(ctrl_z, driver)
+    await wait_for(driver, message_starting("1 unsaved"), "undone by Ctrl+Z")
     assert await stored(1) == before  # nothing written before Save
     await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "map-editor.png"))
     await asyncio.to_thread(driver.find_element("id", "save-shape").click)

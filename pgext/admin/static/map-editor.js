@@ -295,6 +295,18 @@
     }
   }
 
+  // The usual keys while a shape is edited: Ctrl+Z (Cmd+Z) undoes a step,
+  // Escape cancels the edit.
+  document.addEventListener("keydown", (event) => {
+    if (!editor.layer || event.target.closest("input, select, textarea")) return;
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
+      event.preventDefault();
+      undo();
+    } else if (event.key === "Escape") {
+      stop("edit cancelled: nothing was saved");
+    }
+  });
+
   map.pm.setGlobalOptions({ continueDrawing: false, snappable: true, snapDistance: 12 });
   map.on("pm:create", (event) => {
     if (state.busy()) { map.removeLayer(event.layer); return; }
