@@ -31,6 +31,15 @@ const libraries = {
     ["dist/leaflet-geoman.css", "geoman/leaflet-geoman.css"],
     ["LICENSE", "geoman/LICENSE"],
   ],
+  // Natural Earth country outlines (public domain), the map's offline basemap.
+  "world-atlas": [
+    ["countries-50m.json", "world-atlas/countries-50m.json"],
+    ["LICENSE", "world-atlas/LICENSE"],
+  ],
+  "topojson-client": [
+    ["dist/topojson-client.min.js", "topojson-client/topojson-client.min.js"],
+    ["LICENSE", "topojson-client/LICENSE"],
+  ],
   uplot: [
     ["dist/uPlot.iife.min.js", "uplot/uPlot.iife.min.js"],
     ["dist/uPlot.min.css", "uplot/uPlot.min.css"],
@@ -76,4 +85,11 @@ const text = JSON.stringify(versions, null, 2) + "\n";
 if (!existsSync(stamp) || readFileSync(stamp, "utf8") !== text) {
   writeFileSync(stamp, text);
 }
-console.log(`pgext admin: ${copied} of ${versions.files.length} vendor files copied to ${target}`);
+// Say what happened: an up-to-date copy is the usual case, not a failure.
+const total = versions.files.length;
+const current = total - copied;
+const parts = [];
+if (copied) parts.push(`${copied} vendor file${copied === 1 ? "" : "s"} copied`);
+if (current) parts.push(`${current} ${copied ? "already " : ""}up to date`);
+const summary = copied ? parts.join(", ") : `all ${total} vendor files already up to date`;
+console.log(`pgext admin: ${summary} in ${target}`);

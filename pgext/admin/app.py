@@ -44,6 +44,7 @@ from pgext.admin import pages
 from pgext.admin.errors import WidgetError, json_errors
 from pgext.admin.live import series_channel
 from pgext.admin.map_api import MapApi
+from pgext.admin.params import mount_prefix
 from pgext.admin.registry import Registry
 from pgext.admin.rules import build_rules
 from pgext.admin.series import (
@@ -235,16 +236,19 @@ class WidgetsApp:
     # -- pages ---------------------------------------------------------------------
 
     async def index(self, request: Request) -> Response:
+        outer = mount_prefix(request.scope, self.base)
+        links = {label: outer + url for label, url in self.sidebar_links.items()}
         return HTMLResponse(
-            pages.index(self.base, self.options.admin_path, self.sidebar_links)
+            pages.index(outer + self.base, outer + self.options.admin_path, links)
         )
 
     async def map_page(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
+        outer = mount_prefix(request.scope, self.base)
         return HTMLResponse(
             pages.map_page(
-                self.base,
-                self.options.admin_path,
+                outer + self.base,
+                outer + self.options.admin_path,
                 entry.name,
                 entry.maps,
                 tile_url=self.options.tile_url,
@@ -257,10 +261,11 @@ class WidgetsApp:
     async def series_page(self, request: Request) -> Response:
         entry = self.registry.series_table(request.path_params["table"])
         assert entry.series is not None
+        outer = mount_prefix(request.scope, self.base)
         return HTMLResponse(
             pages.series_page(
-                self.base,
-                self.options.admin_path,
+                outer + self.base,
+                outer + self.options.admin_path,
                 entry.name,
                 entry.series,
                 aggregates=list(AGGREGATES),

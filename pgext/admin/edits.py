@@ -9,7 +9,11 @@ admin's rules for it (:mod:`pgext.admin.rules`): drawing is a POST
 geometry is a PATCH of that column (``patch_single``, ``pre_patch``),
 deleting the row is a DELETE (``delete_single``, ``pre_delete``).  The
 order: read-only refusal, unknown row (404, as ``PiccoloCRUD.detail`` checks
-first), validators, the geometry, hooks, write."""
+first), validators, the geometry, hooks, write.
+
+A drawn row's other fields come in ``values``, checked by the table's
+pydantic model (:mod:`pgext.admin.fields`); an edited shape is written only
+if the row still has the version the page read (:mod:`pgext.admin.shapes`)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ from piccolo.columns import Column
 from pydantic import TypeAdapter, ValidationError
 
 from pgext import seam
-from pgext.admin.errors import BadRequest, NotFound, TooLarge
+from pgext.admin import fields, shapes
+from pgext.admin.errors import BadRequest, NotFound, TooLarge, database_refusal
 from pgext.admin.registry import TableEntry
 from pgext.admin.rules import TableRules
 from pgext.errors import InvalidValue
@@ -84,14 +89,6 @@ def geometry_value(column: Column, body: dict[str, Any]) -> Any:
         raise BadRequest(f"invalid geometry: {error}") from None
 
 
-def _database_refusal(error: asyncpg.PostgresError) -> BadRequest:
-    # A constraint of the table (NOT NULL, CHECK, FK) refused the row: say
-    # which, without a driver traceback.
-    return BadRequest(
-        f"the database refused the change: {error.args[0] if error.args else error}"
-    )
-
-
 async def _require_row(entry: TableEntry, pk: Any) -> None:
     if not await entry.table.exists().where(entry.pk == pk):
         raise NotFound(f"{entry.name!r} has no row {pk!r}")
@@ -107,12 +104,17 @@ async def create(
     rules.writable()
     await rules.check("post_single", request)
     geometry = geometry_value(column, body)
-    row = entry.table(**{seam.column_name(column): geometry})
+    values = fields.validate(entry, column, body.get("values", {}))
+    try:
+        row = entry.table(**values, **{seam.column_name(column): geometry})
+    except ValueError as error:
+        # Piccolo's own refusal, e.g. a required column that was not given.
+        raise BadRequest(f"the row is not complete: {error}") from None
     row = await rules.pre_save(row, request)
     try:
         await row.save()
     except asyncpg.PostgresError as error:
-        raise _database_refusal(error) from None
+        raise database_refusal(error) from None
     return getattr(row, seam.column_name(entry.pk))
 
 
@@ -125,7 +127,7 @@ async def _patch(
             await entry.table.update(values).where(entry.pk == pk).returning(entry.pk)
         )
     except asyncpg.PostgresError as error:
-        raise _database_refusal(error) from None
+        raise database_refusal(error) from None
     if not rows:  # deleted since it was checked
         raise NotFound(f"{entry.name!r} has no row {pk!r}")
 
@@ -137,12 +139,20 @@ async def update(
     body: dict[str, Any],
     rules: TableRules,
     request: Any,
-) -> None:
+) -> list[Any]:
+    """The editor's save: the whole geometry, checked against the version
+    the page read (409 if the row changed since); returns the neighbours
+    moved with it (:mod:`pgext.admin.shapes`)."""
     rules.writable()
     await _require_row(entry, pk)
     await rules.check("patch_single", request)
     geometry = geometry_value(column, body)
-    await _patch(entry, pk, {column: geometry}, rules, request)
+    version = shapes.parse_version(body)
+    moves = shapes.parse_moves(body)
+    joined = bool(body.get("joined"))
+    return await shapes.save(
+        entry, column, pk, geometry, version, joined, moves, rules, request
+    )
 
 
 async def clear(
@@ -169,7 +179,7 @@ async def delete_row(
     try:
         await entry.table.delete().where(entry.pk == pk)
     except asyncpg.PostgresError as error:
-        raise _database_refusal(error) from None
+        raise database_refusal(error) from None
 
 
 async def read_row(entry: TableEntry, pk: Any) -> dict[str, Any]:

@@ -47,6 +47,14 @@ class Forbidden(WidgetError):
     status = 403
 
 
+def database_refusal(error: Exception) -> BadRequest:
+    """A constraint of the table (NOT NULL, CHECK, FK) refused the row: say
+    which, without a driver traceback."""
+    return BadRequest(
+        f"the database refused the change: {error.args[0] if error.args else error}"
+    )
+
+
 def json_errors(function: Handler) -> Handler:
     """Refusals become JSON 4xx responses ``{"error": reason}``."""
 

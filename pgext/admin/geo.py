@@ -25,9 +25,13 @@ from piccolo.columns import Column, Text, Varchar
 from pgext import seam
 from pgext.admin.params import BBox
 from pgext.admin.registry import TableEntry
+from pgext.admin.shapes import version_sql
 
-# Cells across the view in cluster mode (the grid is square in degrees).
-CLUSTER_GRID = 48
+# Cluster cells are this many screen pixels wide; a bubble is at most
+# CLUSTER_BUBBLE pixels across (map.js sizes them), so bubbles of
+# neighbouring cells cannot overlap.
+CLUSTER_CELL = 80
+CLUSTER_BUBBLE = 40
 # Decimal digits of coordinates sent to the browser (~1 cm at the equator).
 PRECISION = 7
 
@@ -86,34 +90,59 @@ def features_sql(entry: TableEntry, column: Column) -> str:
         "FROM (SELECT json_build_object('type', 'Feature', "
         f"'id', {pk}, "
         f"'geometry', ST_AsGeoJSON({geometry}, {PRECISION})::json, "
-        f"'properties', json_build_object('label', {label_sql})) AS feature "
-        f"FROM {entry.sql_name} "
+        f"'properties', json_build_object('label', {label_sql}, "
+        # The row's version (pgext.admin.shapes): a dragged point is saved
+        # only if its row is still what the page showed.
+        f"'version', {version_sql(entry, 't')})) AS feature "
+        f"FROM {entry.sql_name} AS t "
         f"WHERE {entry.quoted(column)} && {_envelope(column)} "
         f"AND $6::float8 >= 0 ORDER BY {pk} LIMIT $5) AS f"
     )
 
 
+def _clamped(axis: str) -> str:
+    """The mean of the cell's rows on ``axis``, kept ``$6`` inside the cell."""
+    cell = f"floor(m.{axis} / $5::float8)"
+    return (
+        f"greatest({cell} * $5::float8 + $6::float8, "
+        f"least(({cell} + 1) * $5::float8 - $6::float8, avg(m.{axis})))"
+    )
+
+
 def clusters_sql(entry: TableEntry, column: Column) -> str:
-    """Grid clusters in view; ``$5`` cell size in degrees."""
+    """Grid clusters in view, on a grid of screen pixels: x and y are Web
+    Mercator in 0..1 (the map's own projection), ``$5`` the cell and ``$6``
+    the margin (a bubble's radius) in those units.  A bubble sits at its
+    rows' mean, kept inside its own cell by the margin, so two bubbles are
+    never closer than two radii: they cannot overlap at any zoom."""
     geometry = _geometry_4326(entry, column)
     if column.geometry_type != "Point":  # type: ignore[attr-defined]
         geometry = f"ST_PointOnSurface({geometry})"
+    mercator = (
+        "SELECT (ST_X(q.g) + 180.0) / 360.0 AS x, "
+        "(1.0 - ln(tan(radians(45.0 + q.lat / 2.0))) / pi()) / 2.0 AS y "
+        "FROM (SELECT g, greatest(-85.05, least(85.05, ST_Y(g))) AS lat "
+        f"FROM (SELECT {geometry} AS g FROM {entry.sql_name} "
+        f"WHERE {entry.quoted(column)} && {_envelope(column)}) AS r "
+        "WHERE g IS NOT NULL AND NOT ST_IsEmpty(g)) AS q"
+    )
+    cells = (
+        f"SELECT count(*) AS n, {_clamped('x')} AS x, {_clamped('y')} AS y "
+        f"FROM ({mercator}) AS m "
+        "GROUP BY floor(m.x / $5::float8), floor(m.y / $5::float8)"
+    )
     return (
         "SELECT json_build_object('type', 'FeatureCollection', "
         "'pgext', json_build_object('mode', 'clusters', "
         "'count', COALESCE(sum(c.n), 0)), "
         "'features', COALESCE(json_agg(json_build_object('type', 'Feature', "
         "'geometry', json_build_object('type', 'Point', 'coordinates', "
-        f"json_build_array(round(c.x::numeric, {PRECISION}), "
-        f"round(c.y::numeric, {PRECISION}))), "
+        f"json_build_array(round((c.x * 360.0 - 180.0)::numeric, {PRECISION}), "
+        "round(degrees(atan(sinh(pi() * (1.0 - 2.0 * c.y))))::numeric, "
+        f"{PRECISION}))), "
         "'properties', json_build_object('cluster', true, 'count', c.n))), "
         "'[]'::json))::text AS geojson "
-        "FROM (SELECT count(*) AS n, avg(ST_X(p.g)) AS x, avg(ST_Y(p.g)) AS y "
-        f"FROM (SELECT {geometry} AS g FROM {entry.sql_name} "
-        f"WHERE {entry.quoted(column)} && {_envelope(column)}) AS p "
-        "WHERE p.g IS NOT NULL AND NOT ST_IsEmpty(p.g) "
-        "GROUP BY floor((ST_X(p.g) - $1::float8) / $5::float8), "
-        "floor((ST_Y(p.g) - $2::float8) / $5::float8)) AS c"
+        f"FROM ({cells}) AS c"
     )
 
 
@@ -178,9 +207,10 @@ async def features(
                 features_sql(entry, column), *view, limit, tolerance(zoom)
             )
         else:
-            west, south, east, north = view
-            cell = max(east - west, north - south, 1e-9) / CLUSTER_GRID
-            text = await conn.fetchval(clusters_sql(entry, column), *view, cell)
+            world = 256.0 * 2.0**zoom  # the map's width in pixels
+            cell = CLUSTER_CELL / world
+            margin = CLUSTER_BUBBLE / 2 / world
+            text = await conn.fetchval(clusters_sql(entry, column), *view, cell, margin)
     return str(text)
 
 

@@ -1,4 +1,5 @@
 """The map widget's JSON API: features by bounding box, the extent, one
+row, one feature at full resolution with its version, the form of a new
 row, and the editor's writes (draw, move, erase, delete the row), each after
 the admin's rules for the table (:mod:`pgext.admin.rules`)."""
 
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from pgext.admin import edits, geo, params
+from pgext.admin import edits, fields, geo, params, shapes
 from pgext.admin.errors import BadRequest, json_errors
 from pgext.admin.registry import Registry
 from pgext.admin.rules import TableRules
@@ -20,6 +21,7 @@ from pgext.admin.rules import TableRules
 class MapSettings(Protocol):
     """What the map's API reads of the app's options."""
 
+    path: str
     admin_path: str
     max_features: int
 
@@ -47,12 +49,19 @@ class MapApi:
         return [
             Route(features, json_errors(self.features), methods=["GET"]),
             Route(features, json_errors(self.create), methods=["POST"]),
+            Route(feature, json_errors(self.feature), methods=["GET"]),
             Route(feature, json_errors(self.update), methods=["PATCH", "PUT"]),
             Route(feature, json_errors(self.clear), methods=["DELETE"]),
             Route(row, json_errors(self.row), methods=["GET"]),
             Route(row, json_errors(self.delete_row), methods=["DELETE"]),
             Route("/{table}/extent", json_errors(self.map_extent), methods=["GET"]),
+            Route("/{table}/form", json_errors(self.form), methods=["GET"]),
         ]
+
+    def _admin_path(self, request: Request) -> str:
+        # The API is mounted at <widgets>/api/map: its root_path ends so.
+        base = self.settings.path.rstrip("/") + "/api/map"
+        return params.mount_prefix(request.scope, base) + self.settings.admin_path
 
     async def features(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
@@ -82,9 +91,24 @@ class MapApi:
             {
                 "table": entry.name,
                 "row": data,
-                "admin_url": geo.admin_url(self.settings.admin_path, entry, pk),
+                "admin_url": geo.admin_url(self._admin_path(request), entry, pk),
             }
         )
+
+    async def feature(self, request: Request) -> Response:
+        """One feature unsimplified, with the version token the editor's
+        save must send back (:mod:`pgext.admin.shapes`)."""
+        entry = self.registry.map_table(request.path_params["table"])
+        pk = edits.parse_pk(entry, request.path_params["row_id"])
+        await self.rules(entry.name).check("get_single", request)
+        column = entry.geometry_column(request.query_params.get("column") or None)
+        return JSONResponse(await shapes.read_feature(entry, column, pk))
+
+    async def form(self, request: Request) -> Response:
+        """The fields a drawn feature's row is created with."""
+        entry = self.registry.map_table(request.path_params["table"])
+        column = entry.geometry_column(request.query_params.get("column") or None)
+        return JSONResponse({"fields": fields.describe(entry, column)})
 
     async def create(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])
@@ -94,7 +118,10 @@ class MapApi:
         column = entry.geometry_column(_column_name(body, request))
         pk = await edits.create(entry, column, body, rules, request)
         return JSONResponse(
-            {"id": pk, "admin_url": geo.admin_url(self.settings.admin_path, entry, pk)},
+            {
+                "id": pk,
+                "admin_url": geo.admin_url(self._admin_path(request), entry, pk),
+            },
             status_code=201,
         )
 
@@ -105,8 +132,10 @@ class MapApi:
         pk = edits.parse_pk(entry, request.path_params["row_id"])
         body = edits.parse_body(await edits.read_body(request))
         column = entry.geometry_column(_column_name(body, request))
-        await edits.update(entry, column, pk, body, rules, request)
-        return JSONResponse({"id": pk})
+        joined = await edits.update(entry, column, pk, body, rules, request)
+        # The page keeps editing with the version it wrote.
+        version = await shapes.current_version(entry, pk)
+        return JSONResponse({"id": pk, "joined": joined, "version": version})
 
     async def clear(self, request: Request) -> Response:
         entry = self.registry.map_table(request.path_params["table"])

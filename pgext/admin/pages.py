@@ -8,6 +8,8 @@ import html
 import json
 from typing import Any
 
+BASEMAP = "vendor/world-atlas/countries-50m.json"
+
 
 def _shell(
     base: str,
@@ -72,13 +74,21 @@ def map_page(
         "tileAttribution": tile_attribution,
         "maxFeatures": max_features,
         "adminPath": admin_path,
+        "static": f"{base}/static",
+        # Natural Earth outlines when there are no tiles: works offline.
+        "basemap": None if tile_url else f"{base}/static/{BASEMAP}",
     }
+    preload = ""
+    if not tile_url:
+        href = f"{base}/static/{BASEMAP}"
+        preload = f"<link rel='preload' href='{href}' as='fetch' crossorigin>"
     body = (
-        "<main class='map'><div id='map'></div><aside id='panel'>"
+        f"{preload}<main class='map'><div id='map'></div><aside id='panel'>"
         "<label>Geometry column <select id='column'></select></label>"
-        "<p id='status'>loading…</p>"
-        "<div id='row'><p>Click a feature to see its row.</p>"
-        "</div><p id='message' role='status'></p></aside></main>"
+        "<p id='status'>loading…</p><p id='message' role='status'></p>"
+        "<div id='editor-box'></div>"
+        "<div id='row'><p>Click a feature to see its row.</p></div>"
+        "</aside></main>"
     )
     return _shell(
         base,
@@ -89,8 +99,10 @@ def map_page(
         [
             "vendor/leaflet/leaflet.js",
             "vendor/geoman/leaflet-geoman.min.js",
+            "vendor/topojson-client/topojson-client.min.js",
             "common.js",
             "map.js",
+            "map-editor.js",
         ],
         config,
     )

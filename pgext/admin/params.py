@@ -89,3 +89,12 @@ def timestamp(params: Mapping[str, str], name: str) -> datetime | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value
+
+
+def mount_prefix(scope: Mapping[str, object], base: str) -> str:
+    """What the app around the widgets is mounted under ("" at the root):
+    Starlette's ``root_path`` inside the widgets ends with their own path
+    ``base``, and whatever stands before it is the outer mounts'.  Links
+    built on it stay absolute under any mount path."""
+    root = str(scope.get("root_path") or "")
+    return root[: -len(base)] if base and root.endswith(base) else ""

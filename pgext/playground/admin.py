@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import random
 import secrets
+import warnings
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -104,6 +105,16 @@ def build_app(playground: Playground) -> tuple[Starlette, Any, str]:
 
     # Districts are grid cells: edited with the rectangle tool in the form.
     map_editor(District.boundary, "box")
+
+    # The playground serves plain HTTP on this machine, so its sessions are
+    # rightly not "production" (secure cookies would never be sent back);
+    # piccolo_api says so on every login.  Only that known notice is hidden.
+    warnings.filterwarnings(
+        "ignore",
+        message="If running sessions in production",
+        category=UserWarning,
+        module="piccolo_api.session_auth.endpoints",
+    )
     admin = create_admin(
         tables=_admin_tables(),
         auth_table=BaseUser,

@@ -108,6 +108,11 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     )
     edit_page = link.get_attribute("href")
     assert "/admin/#/adm_shop/" in edit_page
+    # The row as a table: the geometry summed up, not raw GeoJSON; the
+    # clicked point highlighted on the map.
+    panel = driver.find_element(By.ID, "row-table").text
+    assert "location Point (2.3" in panel and "coordinates" not in panel
+    assert len(driver.find_elements(By.CSS_SELECTOR, 'path[stroke="#e8590c"]')) == 1
 
     # Draw a point with geoman's circle-marker tool.
     button = driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-circle-marker")
@@ -125,10 +130,21 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
         ).click().perform()
 
     await asyncio.to_thread(click)
+    # A drawn point opens the row's form; nothing is written before submit.
+    name = await wait_for(
+        driver, lambda d: d.find_element(By.ID, "field-name"), "new row form"
+    )
+    assert await AdmShop.count() == 5
+    await asyncio.to_thread(name.send_keys, "drawn shop")
+    await asyncio.to_thread(
+        driver.save_screenshot, str(ARTIFACTS / "map-new-row-form.png")
+    )
+    assert await AdmShop.count() == 5
+    await asyncio.to_thread(driver.find_element(By.ID, "create-row").click)
     message = await wait_for(
         driver,
         lambda d: (
-            (t := d.find_element(By.ID, "message").text).startswith("saved") and t
+            (t := d.find_element(By.ID, "message").text).startswith("created") and t
         ),
         "drawn point saved",
     )
@@ -140,6 +156,7 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     assert isinstance(point, shapely.Point)
     assert point.x == pytest.approx(expected[0], abs=1e-3)
     assert point.y == pytest.approx(expected[1], abs=1e-3)
+    assert row["name"] == "drawn shop"
     assert await AdmShop.count() == 6
 
     # Move a point with geoman's drag mode: saved through PATCH.

@@ -237,7 +237,7 @@ def test_admin_pages_load_in_chromium_and_ctrl_c_cleans_up(tmp_path: Path) -> No
             browser.get(url + links["Map: venues"])
             wait.until(
                 lambda d: re.search(
-                    r"\b300 features", d.find_element(By.TAG_NAME, "body").text
+                    r"\b300 rows shown", d.find_element(By.TAG_NAME, "body").text
                 )
             )
             time.sleep(1)  # let the tiles of markers paint
@@ -245,7 +245,7 @@ def test_admin_pages_load_in_chromium_and_ctrl_c_cleans_up(tmp_path: Path) -> No
             browser.get(url + links["Map: districts"])
             wait.until(
                 lambda d: re.search(
-                    r"\b8 features", d.find_element(By.TAG_NAME, "body").text
+                    r"\b8 rows shown", d.find_element(By.TAG_NAME, "body").text
                 )
             )
             browser.save_screenshot(str(ARTIFACTS / "map-districts.png"))
@@ -287,6 +287,8 @@ def test_admin_pages_load_in_chromium_and_ctrl_c_cleans_up(tmp_path: Path) -> No
         assert playground.interrupt() in (0, 130)
         output = playground.output
         assert "Stopped the servers the playground started" in output
+        # The login over plain HTTP printed no piccolo_api production notice.
+        assert "UserWarning" not in output
         for port in started:
             assert not port_open(port), f"port {port} still open after Ctrl-C"
         assert not port_open(int(url.rsplit(":", 1)[1]))

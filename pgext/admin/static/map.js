@@ -1,27 +1,59 @@
-// Map widget: rows of one table on a Leaflet map, loaded by bounding box;
-// draw / move / delete geometries with leaflet-geoman, saved through the
-// widgets' JSON API, which applies Piccolo Admin's rules (no tools at all
-// when the table is read-only for the widgets).  No tiles unless configured: a plain background with a
-// graticule works offline.
+// Map widget, display side: rows of one table on a Leaflet map, loaded by
+// bounding box (simplified shapes, or clusters when there are too many), a
+// basemap that needs no network, and the side panel that shows a clicked
+// row as a table.  Editing lives in map-editor.js: it never works on the
+// simplified shapes drawn here.
 "use strict";
 (function () {
   const { config, api, text } = window.pgext;
   const columns = config.maps.map((m) => m.column);
   const select = document.getElementById("column");
   for (const name of columns) select.add(new Option(name, name));
-  const state = { column: columns[0], loading: null, layers: 0 };
+  const state = { column: columns[0], loading: null, selected: null, busy: () => false };
 
   const map = L.map("map", { worldCopyJump: false, minZoom: 1, maxZoom: 19 });
   window.pgextMap = map;
-  if (config.tileUrl) {
-    L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 19 }).addTo(map);
+  L.control.scale({ imperial: false }).addTo(map);  // distances, at city zoom too
+  basemap();
+
+  // Country outlines from Natural Earth (world-atlas, vendored): the
+  // default, so the map reads as a map offline; real tiles when configured.
+  function basemap() {
+    if (config.tileUrl) {
+      L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 19 }).addTo(map);
+      return;
+    }
+    map.createPane("basemap").style.zIndex = 150;
+    const renderer = L.canvas({ pane: "basemap" });
+    map.attributionControl.addAttribution("Outlines: Natural Earth");
+    fetch(config.basemap)
+      .then((response) => response.json())
+      .then((topology) => {
+        const land = topojson.feature(topology, topology.objects.countries);
+        land.features.forEach((f) => unwrap(f.geometry));
+        L.geoJSON(land, {
+          pane: "basemap", renderer, interactive: false, pmIgnore: true, snapIgnore: true,
+          style: { color: "#a09a86", weight: 0.7, fillColor: "#f4f1e8", fillOpacity: 1 },
+        }).addTo(map);
+        document.getElementById("map").dataset.basemap = "natural-earth";
+      })
+      .catch((error) => message(`basemap not loaded: ${error.message}`, true));
   }
-  const graticule = L.layerGroup().addTo(map);
-  for (let lon = -180; lon <= 180; lon += 30) {
-    L.polyline([[-85, lon], [85, lon]], { color: "#9ab", weight: 1, interactive: false, pmIgnore: true }).addTo(graticule);
-  }
-  for (let lat = -60; lat <= 60; lat += 30) {
-    L.polyline([[lat, -180], [lat, 180]], { color: "#9ab", weight: 1, interactive: false, pmIgnore: true }).addTo(graticule);
+
+  // Rings that cross the antimeridian jump from 180 to -180; Leaflet would
+  // draw that jump as a band across the world: continue them past 180.
+  function unwrap(geometry) {
+    const ring = (points) => {
+      let shift = 0;
+      return points.map(([x, y], i) => {
+        const step = i > 0 ? x - points[i - 1][0] : 0;
+        if (step > 180) shift -= 360;
+        else if (step < -180) shift += 360;
+        return [x + shift, y];
+      });
+    };
+    const rings = (c) => (typeof c[0][0] === "number" ? ring(c) : c.map(rings));
+    if (geometry && geometry.coordinates) geometry.coordinates = rings(geometry.coordinates);
   }
 
   const params = new URLSearchParams(location.search);
@@ -50,45 +82,53 @@
     element.className = isError ? "error" : "";
   }
 
-  // Multi* columns take the single shapes geoman draws as one-part multis.
-  function fitGeometry(geometry) {
-    const type = spec().geometry_type;
-    if (type === "Multi" + geometry.type) {
-      return { type, coordinates: [geometry.coordinates] };
-    }
-    return geometry;
-  }
+  const plain = { color: "#1b5e9a", weight: 2, fillColor: "#3388ff", fillOpacity: 0.25 };
+  const chosen = { color: "#e8590c", weight: 4, fillColor: "#ff922b", fillOpacity: 0.45 };
+  const styleOf = (id) => (id !== undefined && id === state.selected ? chosen : plain);
+
+  // A bubble grows with the digits of its count, never beyond the 40 px the
+  // server's cluster grid leaves between bubbles (geo.CLUSTER_BUBBLE).
+  const bubble = (n) => Math.min(40, 22 + 4 * String(n).length);
 
   const data = L.geoJSON(null, {
     pointToLayer(feature, latlng) {
       if (feature.properties && feature.properties.cluster) {
         const n = feature.properties.count;
+        const size = bubble(n);
         return L.marker(latlng, {
-          pmIgnore: true,
-          icon: L.divIcon({ className: "pgext-cluster", html: String(n), iconSize: [32, 32] }),
+          pmIgnore: true, snapIgnore: true,
+          icon: L.divIcon({
+            className: "pgext-cluster", iconSize: [size, size],
+            html: `<span style="line-height:${size - 4}px">${n}</span>`,
+          }),
         });
       }
-      return L.circleMarker(latlng, { radius: 6, color: "#1b5e9a", fillColor: "#3388ff", fillOpacity: 0.7 });
+      return L.circleMarker(latlng, { radius: 6, ...styleOf(feature.id), fillOpacity: 0.8 });
     },
-    style() { return { color: "#1b5e9a", weight: 2, fillOpacity: 0.25 }; },
+    style(feature) { return styleOf(feature.id); },
     onEachFeature(feature, layer) {
       if (feature.properties && feature.properties.cluster) {
         layer.on("click", () => map.setView(layer.getLatLng(), Math.min(map.getZoom() + 2, 19)));
         return;
       }
-      bindFeature(layer, feature.id);
+      layer.pgextId = feature.id;
+      layer.pgextVersion = feature.properties && feature.properties.version;
+      layer.on("click", () => { if (!state.busy()) showRow(feature.id); });
     },
   }).addTo(map);
 
-  function bindFeature(layer, id) {
-    layer.pgextId = id;
-    layer.on("click", () => showRow(layer.pgextId));
-    layer.on("pm:edit", () => save(layer));
-    layer.on("pm:dragend", () => save(layer));
+  function highlight() {
+    data.eachLayer((layer) => {
+      if (layer.pgextId === undefined || !layer.setStyle) return;
+      layer.setStyle(styleOf(layer.pgextId));
+      if (layer.pgextId === state.selected && layer.bringToFront) layer.bringToFront();
+    });
   }
 
   async function showRow(id) {
     if (id === undefined || id === null) return;
+    state.selected = id;
+    highlight();
     try {
       const result = await api(`${config.api}/rows/${encodeURIComponent(id)}`);
       renderRow(result, id);
@@ -97,86 +137,56 @@
     }
   }
 
+  // A geometry in the panel: its kind and size, not its GeoJSON.
+  function describeGeometry(value) {
+    let geometry = value;
+    if (typeof value === "string") {
+      try { geometry = JSON.parse(value); } catch (e) { return value; }
+    }
+    if (!geometry || !geometry.type) return String(value);
+    const count = (c) => (typeof c[0] === "number" ? 1 : c.reduce((n, x) => n + count(x), 0));
+    if (geometry.type === "Point") {
+      return `Point (${geometry.coordinates.map((v) => v.toFixed(5)).join(", ")})`;
+    }
+    if (!geometry.coordinates) return geometry.type;
+    return `${geometry.type}, ${count(geometry.coordinates)} vertices`;
+  }
+
   function renderRow(result, id) {
     const box = document.getElementById("row");
     box.textContent = "";
+    const caption = document.createElement("h2");
+    caption.textContent = `${config.table} · row ${id}`;
     const table = document.createElement("table");
+    table.id = "row-table";
     for (const [key, value] of Object.entries(result.row)) {
       const tr = table.insertRow();
       const th = document.createElement("th");
       th.textContent = key;
       tr.appendChild(th);
-      tr.insertCell().textContent = value === null ? "null" : typeof value === "object" ? JSON.stringify(value) : String(value);
+      const cell = tr.insertCell();
+      if (value === null) {
+        cell.textContent = "—";
+        cell.className = "null";
+      } else if (columns.includes(key)) {
+        cell.textContent = describeGeometry(value);
+      } else {
+        cell.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+      }
     }
+    const actions = document.createElement("p");
+    actions.className = "actions";
     const link = document.createElement("a");
-    link.href = result.admin_url;
+    link.href = new URL(result.admin_url, location.href).href;
     link.id = "edit-link";
     link.textContent = "Edit in Piccolo Admin";
-    box.append(table, link);
-    if (config.editable) {
-      // Deleting the row obeys the admin's delete rules (validators, pre_delete hooks).
-      const button = document.createElement("button");
-      button.id = "delete-row";
-      button.type = "button";
-      button.textContent = "Delete row";
-      button.addEventListener("click", () => deleteRow(id));
-      box.append(" ", button);
-    }
+    actions.append(link);
+    box.append(caption, table, actions);
+    for (const hook of view_.rowActions) hook(actions, id);
   }
-
-  async function deleteRow(id) {
-    try {
-      await api(`${config.api}/rows/${encodeURIComponent(id)}`, { method: "DELETE" });
-      document.getElementById("row").textContent = "";
-      message(`deleted row ${id}`);
-      load();
-    } catch (error) {
-      message(`not deleted: ${error.message}`, true);
-    }
-  }
-
-  async function save(layer) {
-    const geometry = fitGeometry(layer.toGeoJSON().geometry);
-    try {
-      if (layer.pgextId === undefined) {
-        const result = await api(`${config.api}/features`, {
-          method: "POST", body: JSON.stringify({ column: state.column, geometry }),
-        });
-        bindFeature(layer, result.id);
-        data.addLayer(layer);
-        message(`saved new row ${result.id}`);
-      } else {
-        await api(`${config.api}/features/${encodeURIComponent(layer.pgextId)}`, {
-          method: "PATCH", body: JSON.stringify({ column: state.column, geometry }),
-        });
-        message(`saved row ${layer.pgextId}`);
-      }
-    } catch (error) {
-      message(`not saved: ${error.message}`, true);
-      if (layer.pgextId === undefined) map.removeLayer(layer);
-    }
-  }
-
-  map.on("pm:create", (event) => save(event.layer));
-  // Leaving an editing mode reloads, so an edit the server refused (the
-  // admin's rules, bad input) is shown as it is in the database again.
-  for (const mode of ["pm:globaleditmodetoggled", "pm:globaldragmodetoggled", "pm:globalremovalmodetoggled"]) {
-    map.on(mode, (event) => { if (!event.enabled) load(); });
-  }
-  map.on("pm:remove", async (event) => {
-    const id = event.layer.pgextId;
-    if (id === undefined) return;
-    try {
-      await api(`${config.api}/features/${encodeURIComponent(id)}?column=${encodeURIComponent(state.column)}`, { method: "DELETE" });
-      message(`cleared the geometry of row ${id}`);
-    } catch (error) {
-      message(`not deleted: ${error.message}`, true);
-      load();
-    }
-  });
 
   function editing() {
-    return map.pm.globalEditModeEnabled() || map.pm.globalDragModeEnabled() || map.pm.globalRemovalModeEnabled();
+    return state.busy() || map.pm.globalDragModeEnabled() || map.pm.globalRemovalModeEnabled();
   }
 
   async function load() {
@@ -188,48 +198,43 @@
     const controller = new AbortController();
     state.loading = controller;
     const url = `${config.api}/features?column=${encodeURIComponent(state.column)}&bbox=${bbox.map((v) => v.toFixed(6)).join(",")}&zoom=${Math.round(map.getZoom())}`;
+    const status = document.getElementById("status");
     try {
       const started = performance.now();
       const collection = await api(url, { signal: controller.signal });
+      // An editor opened meanwhile hides its row's shape: keep it hidden.
+      if (editing()) return;
       data.clearLayers();
       data.addData(collection);
       const info = collection.pgext || {};
       const ms = Math.round(performance.now() - started);
-      const status = info.mode === "clusters"
-        ? `${info.count} rows in ${collection.features.length} clusters — zoom in to edit (${ms} ms)`
-        : `${collection.features.length} features (${ms} ms)`;
-      text("status", status);
-      document.getElementById("status").dataset.count = String(collection.features.length);
-      document.getElementById("status").dataset.mode = info.mode || "";
+      text("status", info.mode === "clusters"
+        ? `${info.count} rows in ${collection.features.length} clusters: zoom in to edit (${ms} ms)`
+        : `${collection.features.length} row${collection.features.length === 1 ? "" : "s"} shown (${ms} ms)`);
+      status.className = "";
+      status.dataset.count = String(collection.features.length);
+      status.dataset.mode = info.mode || "";
+      status.dataset.zoom = String(Math.round(map.getZoom()));
     } catch (error) {
       if (error.name !== "AbortError") {
         text("status", error.message);
-        document.getElementById("status").className = "error";
+        status.className = "error";
       }
     }
   }
 
-  function tools() {
-    const type = spec().geometry_type.replace(/^Multi/, "");
-    const any = type === "Geometry" || type === "GeometryCollection";
-    map.pm.addControls({
-      position: "topleft",
-      drawMarker: false,
-      drawCircle: false,
-      drawText: false,
-      cutPolygon: false,
-      rotateMode: false,
-      drawCircleMarker: any || type === "Point",
-      drawPolyline: any || type === "LineString",
-      drawPolygon: any || type === "Polygon",
-      drawRectangle: any || type === "Polygon",
-    });
-  }
-
-  // The admin's rules: a read-only table gets no editing tools at all.
-  const edit = config.editable ? tools : () => message(`read-only: ${config.readOnlyReason}`);
-  select.addEventListener("change", () => { state.column = select.value; map.pm.removeControls(); edit(); load(); });
+  // What map-editor.js builds on.
+  const view_ = {
+    map, data, state, spec, message, load, showRow, highlight, rowActions: [],
+    clearRow() { state.selected = null; highlight(); document.getElementById("row").textContent = ""; },
+  };
+  window.pgextMapView = view_;
+  select.addEventListener("change", () => {
+    state.column = select.value;
+    for (const hook of view_.columnChanged || []) hook();
+    load();
+  });
   map.on("moveend", load);
-  edit();
-  load();
+  document.addEventListener("DOMContentLoaded", load);
+  if (document.readyState !== "loading") setTimeout(load, 0);
 })();
