@@ -203,6 +203,8 @@ def _crawl(origin: str, widgets_base: str) -> dict[str, Any]:
     assets += [
         f"{origin}{form['static']}/{n}" for n in form["styles"] + form["scripts"]
     ]
+    assert form["basemap"], "the form maps have no offline basemap"
+    assets.append(f"{origin}{form['basemap']}")
     for page in pages:
         with opener.open(page) as response:
             statuses[page] = response.status

@@ -41,8 +41,11 @@ SCRIPTS = (
     "vendor/leaflet/leaflet.js",
     "vendor/geoman/leaflet-geoman.min.js",
     "vendor/uplot/uPlot.iife.min.js",
+    "vendor/topojson-client/topojson-client.min.js",
     "form.js",
 )
+#: The offline basemap's country outlines (the map page uses the same file).
+BASEMAP = "vendor/world-atlas/countries-50m.json"
 
 # Plain ES5 on purpose: it runs in whatever the admin's page supports, and
 # does nothing until a logged-in user's page can load the real scripts.
@@ -73,6 +76,7 @@ def form_config(
         "admin": admin_path.rstrip("/"),
         "tileUrl": tile_url,
         "tileAttribution": tile_attribution,
+        "basemap": None if tile_url else f"{base}/static/{BASEMAP}",
         "styles": list(STYLES),
         "scripts": list(SCRIPTS),
     }

@@ -8,7 +8,7 @@ import html
 import json
 from typing import Any
 
-BASEMAP = "vendor/world-atlas/countries-50m.json"
+from pgext.admin.form import BASEMAP
 
 
 def _shell(

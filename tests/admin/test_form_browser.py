@@ -142,6 +142,12 @@ async def test_pick_a_location_and_draw_a_box_in_the_admins_edit_form(
     area_map = driver.find_element(
         By.CSS_SELECTOR, ".pgext-form-map[data-column=area] .leaflet-container"
     )
+    # Offline, the form's maps still show the land under the graticule.
+    await wait_for(
+        driver,
+        lambda d: spot_map.get_attribute("data-basemap") == "natural-earth",
+        "the Natural Earth outlines under the form's map",
+    )
     # The text boxes are hidden behind "Edit as text", not gone.
     spot_input = driver.find_element(By.CSS_SELECTOR, "form input[name=spot]")
     assert not spot_input.is_displayed()

@@ -95,6 +95,28 @@
       return tile;
     },
   });
+  // Natural Earth country outlines under the graticule, fetched once for
+  // every form map: offline, the map still shows where on Earth it is.
+  let land = null;
+  function outlines(map) {
+    if (!cfg.basemap || typeof topojson === "undefined") return;
+    if (!land) {
+      land = fetch(cfg.basemap, { credentials: "same-origin" })
+        .then((r) => (r.ok ? r.json() : Promise.reject(new Error(r.statusText))))
+        .then((topology) => topojson.feature(topology, topology.objects.countries))
+        .catch(() => null);
+    }
+    land.then((countries) => {
+      if (!countries) return;
+      map.createPane("basemap").style.zIndex = 150;
+      L.geoJSON(countries, {
+        pane: "basemap", renderer: L.canvas({ pane: "basemap" }), interactive: false,
+        pmIgnore: true, snapIgnore: true,
+        style: { color: "#a09a86", weight: 0.7, fillColor: "#f4f1e8", fillOpacity: 1 },
+      }).addTo(map);
+      map.getContainer().dataset.basemap = "natural-earth";
+    });
+  }
   // Where an empty field's map opens: the place of the form's other
   // geometries, else the world.
   let lastView = null;
@@ -141,7 +163,10 @@
     const map = L.map(canvas, { worldCopyJump: false, minZoom: 1, maxZoom: 19 });
     window.pgextFormMaps[name] = map;
     if (cfg.tileUrl) L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 }).addTo(map);
-    else new Graticule({ maxZoom: 19 }).addTo(map);
+    else {
+      outlines(map);
+      new Graticule({ maxZoom: 19 }).addTo(map);
+    }
     const layers = L.featureGroup().addTo(map);
     const write = watchValue(input, () => show(true));
 
