@@ -33,6 +33,12 @@ from pgext.pubsub.errors import CONNECTION_FAILURES
 logger = logging.getLogger("pgext.pubsub.relay")
 
 INSERT_SQL = "INSERT INTO pgext_outbox (channel, payload) VALUES ($1, $2)"
+# A batch: the id default runs once per row in array order, so the batch's
+# ids (and so its positions) follow the order of the array.
+INSERT_MANY_SQL = (
+    "INSERT INTO pgext_outbox (channel, payload) "
+    "SELECT $1, payload FROM unnest($2::text[]) AS payload"
+)
 STAMP_SQL = "SELECT stamped, more FROM pgext_outbox_stamp($1)"
 # Messages of channels $2 at positions after $1, reading at most the batches
 # that cover the next $3 positions from the first one retained (so a reader
