@@ -112,6 +112,12 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
         self._durable: list[Subscription[Any]] = []
         self._pending_spills: dict[str, deque[tuple[str, int]]] = {}
         self.reads = ReadPool(self._connect_with_keepalive, query_timeout)
+        self.sends = ReadPool(
+            self._connect_with_keepalive,
+            query_timeout,
+            max_size=_pool_size(engine),
+            keep_sessions=True,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._switchboard = _HubSwitchboard(self)
         self._closed = False
@@ -162,6 +168,7 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
         self.relay.abort()
         self.listener.abort()
         self.reads.terminate()
+        self.sends.terminate()
         for task in list(self._tasks):
             task.cancel()
 
@@ -185,6 +192,7 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
         await self.relay.close()
         await self.listener.close()
         await self.reads.close()
+        await self.sends.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(
@@ -348,6 +356,7 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
             return
         self.relay.drop_connection()
         self.reads.terminate()
+        self.sends.terminate()
 
     def _on_reconnect(self, since: float, until: float, reason: str) -> None:
         channels = tuple(sorted(self._routes))
@@ -400,6 +409,12 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
             "pushed_rounds": self.follower.pushed_rounds,
             "unnumbered_rows": self.unnumbered_rows,
         }
+
+
+def _pool_size(engine: Any) -> int:
+    """As many publishing connections as the engine's pool may open."""
+    pool = getattr(engine, "pool", None)
+    return pool.get_max_size() if pool is not None else 4
 
 
 # Re-exported for type annotations of callbacks.

@@ -22,16 +22,19 @@ from pgext.pubsub.errors import (
     SchemaMissing,
 )
 from pgext.pubsub.outbox import Relay
+from pgext.pubsub.readpool import ReadPool
 
 T = TypeVar("T", bound=BaseModel)
 
 
 class Publishing:
     """Mixed into :class:`~pgext.pubsub.hub.Hub`, which sets ``engine``
-    (a :class:`~pgext.engine.PgextEngine`) and ``relay``."""
+    (a :class:`~pgext.engine.PgextEngine`), ``relay`` and ``sends`` (a
+    pool of its own for publishes outside a transaction)."""
 
     engine: Any
     relay: Relay
+    sends: ReadPool
 
     async def publish(
         self,
@@ -62,7 +65,8 @@ class Publishing:
         async def send(conn: Any) -> None:
             await publishing.send(conn, channel, text, prefix, args)
 
-        await self._publish_on(channel, connection, send, 1)
+        # An along= statement may bind values that need the engine's codecs.
+        await self._publish_on(channel, connection, send, 1, own=not prefix)
 
     async def publish_many(
         self,
@@ -91,7 +95,7 @@ class Publishing:
         async def send(conn: Any) -> None:
             await publishing.send_many(conn, channel, texts)
 
-        await self._publish_on(channel, connection, send, len(texts))
+        await self._publish_on(channel, connection, send, len(texts), own=True)
         return len(texts)
 
     async def flush(self, timeout: float = 10.0) -> None:
@@ -105,12 +109,16 @@ class Publishing:
         connection: Any,
         send: Callable[[Any], Awaitable[None]],
         count: int,
+        own: bool,
     ) -> None:
         """Run ``send`` on the right connection, then tell the relay about
-        ``count`` new outbox rows (durable channels)."""
+        ``count`` new outbox rows (durable channels).  ``own``: outside a
+        transaction ``send`` may run on the hub's pool."""
         try:
             if connection is not None:
                 await send(connection)
+            elif own and self.engine.current_transaction.get() is None:
+                await self._on_own_pool(send)
             else:
                 await self._on_engine(send)
         except SchemaMissing:
@@ -121,6 +129,18 @@ class Publishing:
             ) from error
         if channel.durable:
             self.relay.kick(count)
+
+    async def _on_own_pool(self, send: Callable[[Any], Awaitable[None]]) -> None:
+        """pgext's statements change no session state, so this pool skips
+        asyncpg's reset, a second round trip per publish on a pooled
+        connection."""
+        try:
+            async with self.sends.connection() as conn:
+                await send(conn)
+        except asyncpg.InternalClientError:
+            # As below: refused before anything was sent.
+            async with self.sends.connection() as conn:
+                await send(conn)
 
     async def _on_engine(self, send: Callable[[Any], Awaitable[None]]) -> None:
         try:

@@ -1,10 +1,12 @@
-"""The hub's private read pool: spilled payloads and the outbox are read
-here, never on the listener's connection, and never wait on silence."""
+"""The hub's private pools: spilled payloads and the outbox are read on
+one, never on the listener's connection, and never wait on silence;
+publishes outside a transaction run on another."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -22,11 +24,25 @@ class ReadPool:
     """A small pool made on first use.  A read (or getting its connection)
     that gets no answer within ``timeout`` may be on a half-open
     connection: the whole pool is dropped, and the next read makes a new
-    one (``generation`` counts them)."""
+    one (``generation`` counts them).
 
-    def __init__(self, connect: Callable[[], Awaitable[Any]], timeout: float) -> None:
+    ``keep_sessions``: connections go back without asyncpg's reset (a round
+    trip of ``RESET ALL``, ``UNLISTEN *``, ... on every release).  Only for
+    pools whose users never change session state: pgext's own statements.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Any]],
+        timeout: float,
+        *,
+        max_size: int = 4,
+        keep_sessions: bool = False,
+    ) -> None:
         self._connect = connect
         self.timeout = timeout
+        self.max_size = max_size
+        self.keep_sessions = keep_sessions
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self.generation = 0
@@ -40,10 +56,21 @@ class ReadPool:
                         return await self._connect()
 
                     self._pool = await asyncpg.create_pool(
-                        connect=connect, min_size=0, max_size=4
+                        connect=connect,
+                        min_size=0,
+                        max_size=self.max_size,
+                        reset=_keep_session if self.keep_sessions else None,
                     )
                     self.generation += 1
         return self._pool
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A pooled connection, with no time limit (for statements whose
+        caller reports failures itself, such as publishes)."""
+        pool = await self._get()
+        async with pool.acquire() as conn:
+            yield conn
 
     async def fetch(self, method: str, sql: str, *args: Any) -> Any:
         """``conn.<method>(sql, *args)`` on a pooled connection."""
@@ -99,3 +126,8 @@ class ReadPool:
             await asyncio.wait_for(pool.close(), timeout)
         except (asyncio.TimeoutError, Exception):
             pool.terminate()
+
+
+async def _keep_session(conn: Any) -> None:
+    """The pool's reset: nothing to undo.  (asyncpg still rolls back a
+    transaction left open before it calls this.)"""
