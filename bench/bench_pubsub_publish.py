@@ -115,9 +115,7 @@ async def path_jobs(
 
             async def ours_many(channel: Channel[Sized] = channel) -> None:
                 for _ in range(count // batch):
-                    await hub.publish_many(  # type: ignore[attr-defined]
-                        channel, [payload] * batch, connection=conn
-                    )
+                    await hub.publish_many(channel, [payload] * batch, connection=conn)
 
             jobs: dict[str, Job] = {
                 f"raw asyncpg, {kind}": raw_one,
