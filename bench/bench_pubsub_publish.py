@@ -228,7 +228,11 @@ async def rate_jobs(
         jobs = _rate_variants(hub, conns, per_conn)
         meter = CpuMeter(await _backend_pids(config))
         cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in jobs}
-        measured = {name: _metered(job, meter, cpu[name]) for name, job in jobs.items()}
+        rounds: dict[str, list[int]] = {name: [] for name in jobs}
+        measured = {
+            name: _metered(job, meter, cpu[name], hub, rounds[name])
+            for name, job in jobs.items()
+        }
         total = per_conn * conns_n
         result = await compare(
             f"durable publishes/s, {conns_n} publisher connection(s), "
@@ -249,6 +253,12 @@ async def rate_jobs(
                 f"{name}: {_median_us(v, 0, total)} / {_median_us(v, 1, total)} us"
                 for name, v in cpu.items()
             )
+            + ". Messages per relay round (median): "
+            + "; ".join(
+                f"{name}: {total / max(statistics.median(r[1:] or r), 1):.1f}"
+                for name, r in rounds.items()
+                if name.startswith("pgext")
+            )
             + f". Load average at the end: {_load()}."
         )
         progress(result.notes)
@@ -258,12 +268,19 @@ async def rate_jobs(
     return results
 
 
-def _metered(job: Job, meter: CpuMeter, into: list[tuple[float, float]]) -> Job:
+def _metered(
+    job: Job,
+    meter: CpuMeter,
+    into: list[tuple[float, float]],
+    hub: Hub,
+    rounds: list[int],
+) -> Job:
     async def run() -> None:
-        before = meter.read()
+        before, first = meter.read(), hub.relay.rounds
         await job()
         after = meter.read()
         into.append((after[0] - before[0], after[1] - before[1]))
+        rounds.append(hub.relay.rounds - first)
 
     return run
 
