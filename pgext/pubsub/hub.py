@@ -2,8 +2,11 @@
 
 One hub per process and engine.  It owns one dedicated LISTEN connection
 (:mod:`pgext.pubsub.listener`) shared by every subscription, a small private
-pool for reading spilled payloads and the outbox, and the outbox relay
-(:mod:`pgext.pubsub.outbox`).
+pool for reading spilled payloads and the outbox, another for publishes
+outside a transaction, and the outbox relay (:mod:`pgext.pubsub.outbox`).
+Publishing (:mod:`pgext.pubsub.publisher`), the subscribing API
+(:mod:`pgext.pubsub.subscribing`) and outbox upkeep
+(:mod:`pgext.pubsub.maintenance`) are mixed in from modules of their own.
 """
 
 from __future__ import annotations
