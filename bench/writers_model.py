@@ -12,15 +12,20 @@ variant the model is
   the benchmark machine client, subscriber and server share the cores, so
   D is all three (measured from /proc at the highest writer count); on a
   big server the clients run elsewhere and D is the server's share only;
+* the benchmark's writers are one Python process: at most one core, so
+  ``X <= 1 / D_client`` on the benchmark machine;
 * ``C``: cores.  On a shared machine the cores left to the benchmark are
   fewer than the machine has: ``C_eff`` is fitted on (a) alone (the one
   variant with no serial part) and then used unchanged for the others, so
   their rows check the model;
-* ``S``: seconds per commit that cannot overlap with other commits (a
-  lock held while committing).  Estimated as what is left of the measured
-  ceiling once CPU is accounted for: ``1 / S = X(32)`` if X(32) is below
-  ``C_eff / D`` by more than the noise (10 %), else unknown (no serial limit
-  seen; the model then uses none).
+* ``S``: seconds per commit that cannot overlap with other commits.
+  (a) and (c0) have none beyond what all share (the sequence, the right
+  edge of the primary key).  (b): NOTIFY's commit lock, which a notifying
+  transaction holds from queueing its notification to the end of its
+  commit; bounded above by what NOTIFY adds to one writer's transaction,
+  ``R1(b) - R1(a)``, so the model's ceiling for (b) is a lower bound.
+  (c): relay rounds are serialised (one row lock), so their server time
+  per commit, from pg_stat_statements, is (c)'s serial part.
 
 The output is a Markdown table (measured vs model at each n on the
 measured machine, then the model at 16 and 64 cores) and, with --svg, a
@@ -61,20 +66,34 @@ def fit(curve: dict[str, dict[int, dict[str, Any]]]) -> dict[str, dict[str, floa
     """R1, D (all CPU), D_server and S per variant; C_eff from (a)."""
     params: dict[str, dict[str, float]] = {}
     for variant, points in curve.items():
-        top = max(points)
+        # CPU per commit where the variant peaked: past the peak the
+        # machine is oversubscribed and CPU per commit grows.
+        top = max(points, key=lambda n: points[n]["commits_per_s"])
         cpu = points[top]["cpu_us_per_commit"]
         params[variant] = {
             "R1": 1 / points[min(points)]["commits_per_s"],
             "D": sum(cpu.values()) / 1e6,
+            "D_client": cpu["client"] / 1e6,
             "D_server": cpu["server"] / 1e6,
             "X_top": points[top]["commits_per_s"],
             "top": float(top),
         }
     c_eff = params["a"]["X_top"] * params["a"]["D"]
-    for p in params.values():
-        cpu_limit = c_eff / p["D"]
-        p["S"] = 1 / p["X_top"] if p["X_top"] < 0.9 * cpu_limit else 0.0
+    for variant, p in params.items():
         p["C_eff"] = c_eff
+        p["S"] = 0.0
+        if variant == "b":
+            p["S"] = max(0.0, p["R1"] - params["a"]["R1"])
+        elif variant == "c":
+            top = curve["c"][int(p["top"])]["statements"]
+            p["S"] = (
+                sum(
+                    s["us_per_commit"]
+                    for s in top
+                    if "pgext_outbox_stamp" in s["query"]
+                )
+                / 1e6
+            )
     return params
 
 
@@ -83,6 +102,12 @@ def model(p: dict[str, float], n: int, cores: float, d: float) -> float:
     if p["S"]:
         limits.append(1 / p["S"])
     return min(limits)
+
+
+def bench_model(p: dict[str, float], n: int) -> float:
+    """On the benchmark machine: its cores, and the writers' one Python
+    process, which can use one core at most."""
+    return min(model(p, n, p["C_eff"], p["D"]), 1 / p["D_client"])
 
 
 def table(curve: dict[str, dict[int, dict[str, Any]]]) -> str:
@@ -101,7 +126,7 @@ def table(curve: dict[str, dict[int, dict[str, Any]]]) -> str:
         for v in variants:
             p = params[v]
             measured = curve[v].get(n, {}).get("commits_per_s", math.nan)
-            predicted = model(p, n, p["C_eff"], p["D"])
+            predicted = bench_model(p, n)
             cells.append(f"{measured:,.0f} / {predicted:,.0f}")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     lines += [
@@ -112,7 +137,7 @@ def table(curve: dict[str, dict[int, dict[str, Any]]]) -> str:
     ]
     for v in variants:
         p = params[v]
-        serial = f"{p['S'] * 1e6:.0f}" if p["S"] else "none seen"
+        serial = f"{p['S'] * 1e6:.1f}" if p["S"] else "none"
         big = [f"{model(p, 10_000, cores, p['D_server']):,.0f}" for cores in (16, 64)]
         lines.append(
             f"| {v} | {p['R1'] * 1e6:.0f} | {p['D'] * 1e6:.0f} / "
@@ -167,8 +192,7 @@ def svg(curve: dict[str, dict[int, dict[str, Any]]], width: int = 640) -> str:
         )
         p = params[variant]
         predicted = " ".join(
-            f"{x(n):.1f},{y(model(p, n, p['C_eff'], p['D'])):.1f}"
-            for n in sorted(points)
+            f"{x(n):.1f},{y(bench_model(p, n)):.1f}" for n in sorted(points)
         )
         parts.append(
             f'<polyline points="{measured}" fill="none" stroke="{colour}" '
