@@ -76,3 +76,20 @@ async def test_all_or_nothing(hub: Hub, ps_engine: PgextEngine) -> None:
         await hub.publish_many(notes, [{"n": 4}])
         got = await received(sub, 1)
         assert [m.data.n for m in got] == [4]
+
+
+async def test_a_publish_outside_a_transaction_costs_one_statement(
+    hub: Hub, ps_engine: PgextEngine
+) -> None:
+    """Its connection goes back to the hub's pool without asyncpg's reset
+    (a second round trip): the last statement its backend ran is the
+    publish itself."""
+    notes = Channel("many_one_statement", Note)
+    await hub.publish(notes, Note(n=1))
+    async with hub.sends.connection() as conn:
+        pid = conn.get_server_pid()
+    async with ps_engine.connection() as conn:
+        last = await conn.fetchval(
+            "SELECT query FROM pg_stat_activity WHERE pid = $1", pid
+        )
+    assert last == "SELECT pg_notify($1, $2)"
