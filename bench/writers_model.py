@@ -146,6 +146,62 @@ def table(curve: dict[str, dict[int, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def curve_table(
+    curve: dict[str, dict[int, dict[str, Any]]],
+    before: dict[str, dict[int, dict[str, Any]]] | None = None,
+) -> str:
+    """Commits/s per writer count, the ratios issue 15 asks for, and CPU
+    per commit; with ``before``, (c) and its ratios from that run too."""
+    variants = [v for v in ("a", "b", "c", "c0") if v in curve]
+    head = "| writers | " + " | ".join(variants) + " | c/c0 | c/b |"
+    if before:
+        head += " c before | c/c0 before | c/b before |"
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+
+    def rate(data: dict[str, dict[int, dict[str, Any]]], v: str, n: int) -> float:
+        return float(data[v][n]["commits_per_s"])
+
+    for n in sorted(curve["a"]):
+        cells = [f"{rate(curve, v, n):,.0f}" for v in variants]
+        cells += [
+            f"{rate(curve, 'c', n) / rate(curve, 'c0', n):.2f}",
+            f"{rate(curve, 'c', n) / rate(curve, 'b', n):.2f}",
+        ]
+        if before and n in before.get("c", {}):
+            cells += [
+                f"{rate(before, 'c', n):,.0f}",
+                f"{rate(before, 'c', n) / rate(before, 'c0', n):.2f}",
+                f"{rate(before, 'c', n) / rate(before, 'b', n):.2f}",
+            ]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def breakdown(curve: dict[str, dict[int, dict[str, Any]]], writers: int) -> str:
+    """Server time per commit by statement (pg_stat_statements, top
+    level) and CPU per commit by process, at ``writers`` writers."""
+    lines = [
+        "| variant | statement | calls/commit | server us/commit |",
+        "|---|---|---|---|",
+    ]
+    for v in ("a", "b", "c", "c0"):
+        point = curve.get(v, {}).get(writers)
+        if point is None:
+            continue
+        cpu = point["cpu_us_per_commit"]
+        lines.append(
+            f"| {v} | CPU us/commit: client {cpu['client']:.0f}, subscriber "
+            f"{cpu['subscriber']:.0f}, server {cpu['server']:.0f} | | |"
+        )
+        for st in point["statements"][:4]:
+            query = st["query"][:90].replace("|", "\\|")
+            lines.append(
+                f"| | `{query}` | {st['calls_per_commit']:.3f} | "
+                f"{st['us_per_commit']:.1f} |"
+            )
+    return "\n".join(lines)
+
+
 def svg(curve: dict[str, dict[int, dict[str, Any]]], width: int = 640) -> str:
     """Measured commits/s (solid, dots) and the model (dashed) against
     writers on a log2 axis."""
@@ -223,8 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("results", type=Path)
     parser.add_argument("--svg", type=Path)
+    parser.add_argument("--before", type=Path, help="results of an earlier run")
     args = parser.parse_args(argv)
     curve = load_curve(args.results)
+    before = load_curve(args.before) if args.before else None
+    print(curve_table(curve, before), end="\n\n")
+    print(breakdown(curve, max(curve["a"])), end="\n\n")
     print(table(curve))
     if args.svg:
         args.svg.write_text(svg(curve))
