@@ -114,7 +114,11 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
         self._routes: dict[str, list[Subscription[Any]]] = {}
         self._durable: list[Subscription[Any]] = []
         self._pending_spills: dict[str, deque[tuple[str, int]]] = {}
-        self.reads = ReadPool(self._connect_with_keepalive, query_timeout)
+        # pgext's reads and publishes leave no session state behind, so
+        # neither pool pays asyncpg's reset round trip per release.
+        self.reads = ReadPool(
+            self._connect_with_keepalive, query_timeout, keep_sessions=True
+        )
         self.sends = ReadPool(
             self._connect_with_keepalive,
             query_timeout,
