@@ -23,7 +23,8 @@ variant the model is
   edge of the primary key).  (b): NOTIFY's commit lock, which a notifying
   transaction holds from queueing its notification to the end of its
   commit; bounded above by what NOTIFY adds to one writer's transaction,
-  ``R1(b) - R1(a)``, so the model's ceiling for (b) is a lower bound.
+  ``R1(b) - R1(a)``, and by the best rate (b) reached, ``1 / X_top(b)``,
+  so the model's ceiling for (b) is a lower bound.
   (c): relay rounds are serialised (one row lock), so their server time
   per commit, from pg_stat_statements, is (c)'s serial part.
 
@@ -83,7 +84,8 @@ def fit(curve: dict[str, dict[int, dict[str, Any]]]) -> dict[str, dict[str, floa
         p["C_eff"] = c_eff
         p["S"] = 0.0
         if variant == "b":
-            p["S"] = max(0.0, p["R1"] - params["a"]["R1"])
+            # No more than the curve allows: b reached X_top with it.
+            p["S"] = min(max(0.0, p["R1"] - params["a"]["R1"]), 1 / p["X_top"])
         elif variant == "c":
             top = curve["c"][int(p["top"])]["statements"]
             p["S"] = (
