@@ -32,7 +32,7 @@ from pgext.pubsub.maintenance import OutboxMaintenance
 from pgext.pubsub.messages import BadMessage, Gap, Message
 from pgext.pubsub.outbox import HEAD_SQL, OutboxRow, Relay, parse_wake, read_outbox
 from pgext.pubsub.publisher import Publishing
-from pgext.pubsub.readpool import ReadPool, consume_result
+from pgext.pubsub.readpool import ReadPool, SendPool, consume_result
 from pgext.pubsub.schema import WAKE_CHANNEL
 from pgext.pubsub.subscribing import Subscribing
 from pgext.pubsub.subscription import Subscription
@@ -119,12 +119,7 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
         self.reads = ReadPool(
             self._connect_with_keepalive, query_timeout, keep_sessions=True
         )
-        self.sends = ReadPool(
-            self._connect_with_keepalive,
-            query_timeout,
-            max_size=_pool_size(engine),
-            keep_sessions=True,
-        )
+        self.sends = SendPool(self._connect_with_keepalive, _pool_size(engine))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._switchboard = _HubSwitchboard(self)
         self._closed = False

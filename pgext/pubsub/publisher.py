@@ -22,7 +22,7 @@ from pgext.pubsub.errors import (
     SchemaMissing,
 )
 from pgext.pubsub.outbox import Relay
-from pgext.pubsub.readpool import ReadPool
+from pgext.pubsub.readpool import SendPool
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -34,7 +34,7 @@ class Publishing:
 
     engine: Any
     relay: Relay
-    sends: ReadPool
+    sends: SendPool
 
     async def publish(
         self,
@@ -133,7 +133,7 @@ class Publishing:
     async def _on_own_pool(self, send: Callable[[Any], Awaitable[None]]) -> None:
         """pgext's statements change no session state, so this pool skips
         asyncpg's reset, a second round trip per publish on a pooled
-        connection."""
+        connection (see :class:`~pgext.pubsub.readpool.SendPool`)."""
         try:
             async with self.sends.connection() as conn:
                 await send(conn)

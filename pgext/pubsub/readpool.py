@@ -64,14 +64,6 @@ class ReadPool:
                     self.generation += 1
         return self._pool
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
-        """A pooled connection, with no time limit (for statements whose
-        caller reports failures itself, such as publishes)."""
-        pool = await self._get()
-        async with pool.acquire() as conn:
-            yield conn
-
     async def fetch(self, method: str, sql: str, *args: Any) -> Any:
         """``conn.<method>(sql, *args)`` on a pooled connection."""
 
@@ -131,3 +123,57 @@ class ReadPool:
 async def _keep_session(conn: Any) -> None:
     """The pool's reset: nothing to undo.  (asyncpg still rolls back a
     transaction left open before it calls this.)"""
+
+
+class SendPool:
+    """Connections for publishes outside a transaction.
+
+    A list of idle connections instead of an asyncpg pool: taking one and
+    giving it back are a pop and an append, where asyncpg's pool shields
+    every release in a task of its own and (unless told otherwise) resets
+    the session with a round trip.  pgext's publishing statements leave no
+    session state, so there is nothing to reset; a connection whose
+    statement failed or was cancelled is terminated, not reused.  At most
+    ``max_size`` are in use at once; more publishes wait."""
+
+    def __init__(self, connect: Callable[[], Awaitable[Any]], max_size: int) -> None:
+        self._connect = connect
+        self.max_size = max_size
+        self._idle: list[Any] = []
+        self._slots = asyncio.Semaphore(max_size)
+        self._closed = False
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        async with self._slots:
+            conn = None
+            while self._idle and conn is None:
+                candidate = self._idle.pop()
+                if not candidate.is_closed():
+                    conn = candidate
+            if conn is None:
+                conn = await self._connect()
+            try:
+                yield conn
+            except BaseException:
+                conn.terminate()
+                raise
+            if self._closed or conn.is_closed() or conn.is_in_transaction():
+                conn.terminate()
+            else:
+                self._idle.append(conn)
+
+    def terminate(self) -> None:
+        """Drop the idle connections now (they are suspect)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.terminate()
+
+    async def close(self, timeout: float = 2) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            try:
+                await asyncio.wait_for(conn.close(), timeout)
+            except (asyncio.TimeoutError, Exception):
+                conn.terminate()
