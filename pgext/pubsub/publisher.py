@@ -7,7 +7,7 @@ The statements themselves are in :mod:`pgext.pubsub.publishing`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -157,4 +157,4 @@ class Publishing:
                 await send(conn)
 
 
-__all__: Sequence[str] = ["Publishing"]
+__all__ = ["Publishing"]
