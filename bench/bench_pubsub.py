@@ -11,13 +11,15 @@ Jobs:
   Percentiles go into the job's notes.
 * maximum delivery rate: the child sends N notifications as fast as it can
   (1,000 per statement), the subscriber counts them.
-* commits/s of small application transactions at 1, 8 and 32 concurrent
-  writers: (a) no publishing, (b) pgext plain publishing (NOTIFY in every
-  transaction),
-  (c) pgext durable publishing (outbox row only; the relay notifies once per
-  burst), and, one statement per transaction only, (c0) the floor of any
-  outbox: the same statement writing the outbox-shaped row into a table
-  nothing delivers.  One subscriber per variant runs in a child process, as
+* commits/s of small application transactions at 1, 2, 4, 8, 16 and 32
+  concurrent writers (1, 8 and 32 for multi-statement transactions), with
+  CPU per commit and server time per statement (bench/pubsub_writers.py):
+  (a) no publishing, (b) pgext plain publishing (NOTIFY in every
+  transaction), (c) pgext durable publishing (outbox row only; the relay
+  notifies once per burst), and, one statement per transaction only, (c0)
+  the floor of any outbox: the same statement writing the outbox-shaped row
+  into a table nothing delivers.  One subscriber per variant runs in a
+  child process, as
   consumers are another service.  Then the
   publish-to-subscriber latency of (c) at 1,000 msg/s, with a check that no
   message was lost or reordered.
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from pydantic import BaseModel
 
+from bench.pubsub_writers import WRITER_COUNTS, WritersMeter, load, stats_server
 from bench.runner import JobResult, compare, progress
 from pgext.engine import PgextEngine
 from pgext.pubsub import Channel, Hub, Message, install_schema
@@ -484,6 +487,11 @@ def _transaction(hub: Hub) -> dict[str, Publish]:
 
 
 async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobResult]:
+    async with stats_server(config) as config:
+        return await _writers_jobs(ctx, config)
+
+
+async def _writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobResult]:
     engine = PgextEngine(config=config)
     await engine.start_connection_pool(min_size=1, max_size=2)
     await install_schema(engine)
@@ -497,17 +505,25 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
     results: list[JobResult] = []
     # One subscriber per variant, attached throughout, as in production.
     subscribers = await SubscriberProcess(config["dsn"]).start()
+    assert subscribers.proc is not None
+    meter = await WritersMeter.start(config, subscribers.proc.pid)
     sent = {"(b) NOTIFY per transaction": 0, "(c) pgext durable": 0}
     try:
-        for style, variants in (
-            ("one statement per transaction", _one_statement(hub)),
-            ("BEGIN; INSERT; publish; COMMIT", _transaction(hub)),
+        for style, variants, counts_of_writers in (
+            ("one statement per transaction", _one_statement(hub), WRITER_COUNTS),
+            ("BEGIN; INSERT; publish; COMMIT", _transaction(hub), (1, 8, 32)),
         ):
-            for writers in (1, 8, 32):
+            for writers in counts_of_writers:
                 conns = [await asyncpg.connect(**config) for _ in range(writers)]
                 counts: dict[str, int] = {}
                 jobs = {
-                    name: _writers(name, publish, conns, seconds, counts)
+                    name: meter.wrap(
+                        writers,
+                        f"{style}: {name}",
+                        _writers(name, publish, conns, seconds, counts),
+                        counts,
+                        name,
+                    )
                     for name, publish in variants.items()
                 }
                 result = await compare(
@@ -524,22 +540,19 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
                     server=await ctx.describe(config),
                     repeat=rounds,
                     warmup=1,
+                    rotate=True,
                 )
                 for name in sent:
                     sent[name] += counts[name]
-                per_second = {
-                    name: counts[name] / (seconds * (rounds + 1)) for name in jobs
+                result.details = {
+                    "writers": writers,
+                    "style": style,
+                    "variants": {
+                        name: meter.summary(writers, f"{style}: {name}")
+                        for name in jobs
+                    },
                 }
-                base = per_second["(a) no publishing"]
-                result.notes = (
-                    "Commits/s (mean over rounds): "
-                    + "; ".join(
-                        f"{name}: {rate:,.0f} ({rate / base:.2f}x a)"
-                        for name, rate in per_second.items()
-                    )
-                    + ". Goal at 32 writers: (c) >= 0.8x (a). A subscriber process"
-                    " is attached to (b) and (c) throughout."
-                )
+                result.notes = _writers_note(result.details["variants"])
                 progress(result.notes)
                 results.append(result)
                 for conn in conns:
@@ -548,10 +561,37 @@ async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRes
         results[-1].notes += await _delivery_check(subscribers, sent)
         results.append(await durable_latency(ctx, hub, config))
     finally:
+        await meter.close()
         await subscribers.close()
         await hub.close()
         await engine.close_connection_pool()
     return results
+
+
+def _writers_note(variants: dict[str, dict[str, Any]]) -> str:
+    """Commits/s (median of the rounds) with the ratios issue 15 asks for."""
+    rate = {name: v["commits_per_s"] for name, v in variants.items()}
+    base = rate["(a) no publishing"]
+    parts = [f"{name}: {r:,.0f} ({r / base:.2f}x a)" for name, r in rate.items()]
+    ratios = (
+        f"(c)/(b) {rate['(c) pgext durable'] / rate['(b) NOTIFY per transaction']:.2f}"
+    )
+    if FLOOR in rate:
+        ratios += f", (c)/(c0) {rate['(c) pgext durable'] / rate[FLOOR]:.2f}"
+    cpu = "; ".join(
+        f"{name.split(')')[0]})"
+        + " {client:.0f}/{subscriber:.0f}/{server:.0f}".format(**v["cpu_us_per_commit"])
+        for name, v in variants.items()
+    )
+    return (
+        "Commits/s (median of rounds): "
+        + "; ".join(parts)
+        + f". {ratios}. CPU us per commit (client/subscriber process/server): "
+        + cpu
+        + f". Load average: {load()}. Goals at 32 writers (issue 15): "
+        "(c) >= 0.9x (c0) and >= 2x (b). A subscriber process is attached to "
+        "(b) and (c) throughout."
+    )
 
 
 async def _delivery_check(subscribers: SubscriberProcess, sent: dict[str, int]) -> str:

@@ -42,6 +42,8 @@ class JobResult:
     server: str = ""
     notes: str = ""
     anchors: list[str] = field(default_factory=list)
+    # Measurements beyond timings (per-statement breakdowns, CPU counts).
+    details: dict[str, Any] = field(default_factory=dict)
 
     def median(self, name: str) -> float:
         return next(t.median for t in self.timings if t.name == name)

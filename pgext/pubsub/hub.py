@@ -2,55 +2,42 @@
 
 One hub per process and engine.  It owns one dedicated LISTEN connection
 (:mod:`pgext.pubsub.listener`) shared by every subscription, a small private
-pool for reading spilled payloads and the outbox, and the outbox relay
-(:mod:`pgext.pubsub.outbox`).
+pool for reading spilled payloads and the outbox, another for publishes
+outside a transaction, and the outbox relay (:mod:`pgext.pubsub.outbox`).
+Publishing (:mod:`pgext.pubsub.publisher`), the subscribing API
+(:mod:`pgext.pubsub.subscribing`) and outbox upkeep
+(:mod:`pgext.pubsub.maintenance`) are mixed in from modules of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import BaseModel
 
-from pgext.pubsub import envelope, publishing
-from pgext.pubsub.channel import Channel
+from pgext.pubsub import envelope
 from pgext.pubsub.durable import Follower
 from pgext.pubsub.errors import (
     CONNECTION_FAILURES,
-    InvalidChannel,
-    PublishFailed,
     SchemaMissing,
-    SubscriptionClosed,
 )
 from pgext.pubsub.listener import Listener, set_keepalive
-from pgext.pubsub.mailbox import Overflow
+from pgext.pubsub.maintenance import OutboxMaintenance
 from pgext.pubsub.messages import BadMessage, Gap, Message
-from pgext.pubsub.outbox import (
-    HEAD_SQL,
-    OLDEST_SQL,
-    PRUNE_OUTBOX_SQL,
-    PRUNE_SPILL_SQL,
-    REPAIR_SQL,
-    UNNUMBERED_SQL,
-    OutboxRow,
-    Relay,
-    parse_wake,
-    read_outbox,
-)
-from pgext.pubsub.readpool import ReadPool, consume_result
+from pgext.pubsub.outbox import HEAD_SQL, OutboxRow, Relay, parse_wake, read_outbox
+from pgext.pubsub.publisher import Publishing
+from pgext.pubsub.readpool import ReadPool, SendPool, consume_result
 from pgext.pubsub.schema import WAKE_CHANNEL
-from pgext.pubsub.subscription import OnInvalid, Subscription
+from pgext.pubsub.subscribing import Subscribing
+from pgext.pubsub.subscription import Subscription
 
 T = TypeVar("T", bound=BaseModel)
-R = TypeVar("R")
 
 logger = logging.getLogger("pgext.pubsub")
 
@@ -72,7 +59,7 @@ class _HubSwitchboard:
         await self._hub._detach(subscription)
 
 
-class Hub:
+class Hub(Publishing, Subscribing, OutboxMaintenance):
     """Publish and subscribe on one :class:`~pgext.engine.PgextEngine`.
 
     :param check_interval: seconds between liveness checks of the listener
@@ -127,7 +114,12 @@ class Hub:
         self._routes: dict[str, list[Subscription[Any]]] = {}
         self._durable: list[Subscription[Any]] = []
         self._pending_spills: dict[str, deque[tuple[str, int]]] = {}
-        self.reads = ReadPool(self._connect_with_keepalive, query_timeout)
+        # pgext's reads and publishes leave no session state behind, so
+        # neither pool pays asyncpg's reset round trip per release.
+        self.reads = ReadPool(
+            self._connect_with_keepalive, query_timeout, keep_sessions=True
+        )
+        self.sends = SendPool(self._connect_with_keepalive, _pool_size(engine))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._switchboard = _HubSwitchboard(self)
         self._closed = False
@@ -178,6 +170,7 @@ class Hub:
         self.relay.abort()
         self.listener.abort()
         self.reads.terminate()
+        self.sends.terminate()
         for task in list(self._tasks):
             task.cancel()
 
@@ -201,6 +194,7 @@ class Hub:
         await self.relay.close()
         await self.listener.close()
         await self.reads.close()
+        await self.sends.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(
@@ -219,149 +213,7 @@ class Hub:
     async def _read(self, method: str, sql: str, *args: Any) -> Any:
         return await self.reads.fetch(method, sql, *args)
 
-    # -- publishing --
-
-    async def publish(
-        self,
-        channel: Channel[T],
-        payload: T | dict[str, Any],
-        *,
-        connection: Any = None,
-        along: Any = None,
-    ) -> None:
-        """Validate ``payload`` and publish it on ``channel``.
-
-        Inside ``engine.transaction()`` the message joins that transaction:
-        delivered at commit, never on rollback.  ``connection`` (an asyncpg
-        connection) overrides where the statement runs.  Plain channels
-        NOTIFY (payloads too big for NOTIFY go through the spill table);
-        durable channels only INSERT into the outbox: no NOTIFY here.
-
-        ``along`` is a data-modifying statement to run in the SAME statement
-        as the publish (one round trip, atomic even outside a transaction):
-        a Piccolo insert/update/delete query, or ``(sql, args)`` with ``$n``
-        placeholders.  Its result is not returned.
-        """
-        if not isinstance(channel, Channel):
-            raise InvalidChannel("publish needs a pgext.pubsub.Channel")
-        text = channel.encode(payload)
-        prefix, args = publishing.along(along)
-        try:
-            if connection is not None:
-                await self._send(connection, channel, text, prefix, args)
-                return
-            try:
-                async with self.engine.connection() as conn:
-                    await self._send(conn, channel, text, prefix, args)
-            except asyncpg.InternalClientError:
-                # "cannot switch to state": a pooled connection broken by a
-                # terminated backend, refused before anything was sent, so
-                # one retry on a fresh connection cannot publish twice.  (In
-                # a transaction the transaction is lost anyway: no retry.)
-                if self.engine.current_transaction.get() is not None:
-                    raise
-                async with self.engine.connection() as conn:
-                    await self._send(conn, channel, text, prefix, args)
-        except SchemaMissing:
-            raise
-        except CONNECTION_FAILURES as error:
-            raise PublishFailed(
-                f"publishing on {channel.name!r} failed: {error!r}"
-            ) from error
-
-    async def flush(self, timeout: float = 10.0) -> None:
-        """Wait until durable messages published here are numbered and their
-        wake-up sent (useful before shutdown and in tests)."""
-        await self.relay.flush(timeout)
-
-    async def _send(
-        self,
-        conn: Any,
-        channel: Channel[Any],
-        text: str,
-        prefix: str = "",
-        args: Sequence[Any] = (),
-    ) -> None:
-        await publishing.send(conn, channel, text, prefix, args)
-        if channel.durable:
-            self.relay.kick()
-
     # -- subscribing --
-
-    def subscribe(
-        self,
-        *channels: Channel[T],
-        queue_size: int = 1000,
-        overflow: Overflow = Overflow.DROP_OLDEST,
-        key: Callable[[Message[T]], Hashable] | None = None,
-        on_invalid: OnInvalid = "skip",
-        from_id: int | None = None,
-    ) -> Subscription[T]:
-        """A subscription to ``channels`` (all plain or all durable).
-
-        ``async for event in hub.subscribe(orders): ...`` yields
-        :class:`Message` / :class:`Gap` / :class:`BadMessage`.
-
-        :param queue_size: bound of this subscriber's queue.
-        :param overflow: what a full queue does in plain mode (durable
-            subscriptions never drop: they stop reading the outbox instead).
-        :param key: the key of ``Overflow.KEEP_LATEST`` (default: channel).
-        :param on_invalid: ``"skip"`` logs and counts a payload that is not
-            JSON or fails validation; ``"surface"`` yields a BadMessage.
-        :param from_id: durable only: deliver messages after this position
-            (``0``: everything retained); default: only new messages.
-        """
-        if self._closed:
-            raise SubscriptionClosed("hub closed")
-        if not channels:
-            raise InvalidChannel("subscribe needs at least one channel")
-        for channel in channels:
-            if not isinstance(channel, Channel):
-                raise InvalidChannel("subscribe takes pgext.pubsub.Channel objects")
-        if len({c.durable for c in channels}) > 1:
-            raise InvalidChannel(
-                "a subscription's channels must all be durable or all plain"
-            )
-        if len({c.name for c in channels}) != len(channels):
-            raise InvalidChannel("a channel is listed twice")
-        if from_id is not None and not channels[0].durable:
-            raise InvalidChannel("from_id needs durable channels")
-        if on_invalid not in ("skip", "surface"):
-            raise ValueError("on_invalid must be 'skip' or 'surface'")
-        return Subscription(
-            self._switchboard,
-            tuple(channels),
-            queue_size=queue_size,
-            overflow=overflow,
-            key=key,
-            on_invalid=on_invalid,
-            from_id=from_id,
-        )
-
-    async def on(
-        self,
-        channel: Channel[T],
-        callback: Callback,
-        **options: Any,
-    ) -> Subscription[T]:
-        """Callback style: ``callback(event)`` (sync or async) runs for every
-        event, one at a time, in a task of its own; an exception in the
-        callback is logged and does not stop the subscription.  Returns the
-        subscription (``await sub.close()`` to stop)."""
-        subscription = self.subscribe(channel, **options)
-        await subscription.ready()
-
-        async def consume() -> None:
-            async for event in subscription:
-                try:
-                    result = callback(event)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    logger.exception("pgext pub/sub: callback failed")
-
-        self._spawn(consume(), f"pgext-pubsub-callback-{channel.name}")
-        return subscription
 
     async def _attach(self, subscription: Subscription[Any]) -> None:
         """Switchboard.attach (a subscription becomes ready)."""
@@ -506,6 +358,7 @@ class Hub:
             return
         self.relay.drop_connection()
         self.reads.terminate()
+        self.sends.terminate()
 
     def _on_reconnect(self, since: float, until: float, reason: str) -> None:
         channels = tuple(sorted(self._routes))
@@ -544,42 +397,6 @@ class Hub:
 
         return await self.reads.run(read)
 
-    async def oldest_position(self) -> int | None:
-        """The first position still in the outbox (None: nothing retained)."""
-        oldest: int | None = await self._read("fetchval", OLDEST_SQL)
-        return oldest
-
-    # -- maintenance --
-
-    async def prune(self, older_than: datetime.timedelta) -> tuple[int, int]:
-        """Delete delivered outbox rows and spilled payloads older than
-        ``older_than``; returns (outbox rows, spill rows) deleted."""
-        if older_than.total_seconds() < 0:
-            raise ValueError("older_than must not be negative")
-        async with self.engine.connection() as conn:
-            outbox = await conn.execute(PRUNE_OUTBOX_SQL, older_than)
-            spill = await conn.execute(PRUNE_SPILL_SQL, older_than)
-        return int(outbox.split()[-1]), int(spill.split()[-1])
-
-    async def check_outbox(self) -> int:
-        """How many committed durable messages no relay round numbered (so
-        no subscriber will ever get them): 0 on a healthy outbox.  pgext
-        0.1.0's stamper could leave such rows (see :meth:`repair_outbox`).
-        The count is also kept in ``stats()["unnumbered_rows"]``."""
-        count: int = await self._read("fetchval", UNNUMBERED_SQL)
-        self.unnumbered_rows = count
-        return count
-
-    async def repair_outbox(self) -> int:
-        """Number the rows :meth:`check_outbox` counts, after everything
-        already numbered, and wake subscribers: they receive those messages
-        late (at-least-once allows that) instead of never.  Returns how many
-        rows were numbered.  Safe to run at any time, from any process."""
-        async with self.engine.connection() as conn:
-            repaired: int = await conn.fetchval(REPAIR_SQL)
-        self.unnumbered_rows = 0
-        return repaired
-
     def stats(self) -> dict[str, Any]:
         return {
             "connected": self.listener.connected,
@@ -594,6 +411,12 @@ class Hub:
             "pushed_rounds": self.follower.pushed_rounds,
             "unnumbered_rows": self.unnumbered_rows,
         }
+
+
+def _pool_size(engine: Any) -> int:
+    """As many publishing connections as the engine's pool may open."""
+    pool = getattr(engine, "pool", None)
+    return pool.get_max_size() if pool is not None else 4
 
 
 # Re-exported for type annotations of callbacks.

@@ -33,6 +33,12 @@ from pgext.pubsub.errors import CONNECTION_FAILURES
 logger = logging.getLogger("pgext.pubsub.relay")
 
 INSERT_SQL = "INSERT INTO pgext_outbox (channel, payload) VALUES ($1, $2)"
+# A batch: the id default runs once per row in array order, so the batch's
+# ids (and so its positions) follow the order of the array.
+INSERT_MANY_SQL = (
+    "INSERT INTO pgext_outbox (channel, payload) "
+    "SELECT $1, payload FROM unnest($2::text[]) AS payload"
+)
 STAMP_SQL = "SELECT stamped, more FROM pgext_outbox_stamp($1)"
 # Messages of channels $2 at positions after $1, reading at most the batches
 # that cover the next $3 positions from the first one retained (so a reader
@@ -158,8 +164,12 @@ class Relay:
         self.window = window
         self.poll_interval = poll_interval
         self.give_up = give_up
-        # A round that numbers this many rows means a sustained stream.
-        self.busy_round = 8
+        # Rows per second that make a sustained stream, measured over the
+        # time since the previous round: then the window widens.  (A rule
+        # on rows per round depended on the window it chose, so a stream
+        # between two rates could settle in either: many small rounds or
+        # few full ones, costing the same stream 3x more rounds.)
+        self.busy_rate = 1500.0
         # A half-open connection would otherwise hang a round forever.
         self.timeout = timeout
         self._conn: Any = None
@@ -250,9 +260,13 @@ class Relay:
     async def _run(self) -> None:
         retry = 0.0
         busy = False
+        last_round = time.monotonic()
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._kicked.wait(), retry or self.poll_interval)
+            if not self._kicked.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(
+                        self._kicked.wait(), retry or self.poll_interval
+                    )
             if self._kicked.is_set() and self.window:
                 # The writer that kicked has not committed yet, and more
                 # writers may follow: one round after a short window stamps
@@ -270,7 +284,9 @@ class Relay:
                 self.drop_connection()
                 retry = min(max(retry * 2, 0.05), 2.0)
                 continue
-            busy = stamped >= self.busy_round
+            now = time.monotonic()
+            busy = stamped >= self.busy_rate * (now - last_round)
+            last_round = now
             if stamped:
                 self._pending = max(0, self._pending - stamped)
             waited = time.monotonic() - self._last_kick

@@ -4,6 +4,7 @@ connection, and how an ``along=`` statement joins it in one round trip."""
 from __future__ import annotations
 
 import functools
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ import asyncpg
 from pgext.pubsub import envelope
 from pgext.pubsub.channel import Channel
 from pgext.pubsub.errors import InvalidChannel, SchemaMissing
-from pgext.pubsub.outbox import INSERT_SQL
+from pgext.pubsub.outbox import INSERT_MANY_SQL, INSERT_SQL
 
 NOTIFY_SQL = "SELECT pg_notify($1, $2)"
 # Stores the body and notifies a reference to it in one round trip; the
@@ -27,6 +28,9 @@ SELECT pg_notify($1, json_build_object('pgext', 1, 'ts', $3::float8,
                                        'spill', spilled.id)::text)
 FROM spilled
 """
+# One notification per array element, in array order (a function scan
+# returns the elements in order and pg_notify runs once per row).
+NOTIFY_MANY_SQL = "SELECT count(pg_notify($1, note)) FROM unnest($2::text[]) AS note"
 
 
 def along(along: Any) -> tuple[str, Sequence[Any]]:
@@ -88,8 +92,47 @@ async def send(
                 sql = ", " + sql.strip().removeprefix("WITH")
             await conn.execute(prefix + sql, *args, channel.name, text, time.time())
     except asyncpg.UndefinedTableError as error:
-        if "pgext_" not in str(error):
-            raise  # the application's own statement (along=)
+        _schema_missing(error)
+        raise
+
+
+async def send_many(conn: Any, channel: Channel[Any], texts: list[str]) -> None:
+    """Publish ``texts`` on ``channel`` in one statement, in order: outbox
+    rows (durable) or notifications; one transaction of single sends when
+    a plain payload is too big for NOTIFY."""
+    try:
+        if channel.durable:
+            await conn.execute(INSERT_MANY_SQL, channel.name, texts)
+            return
+        notes = envelopes(texts)
+        if all(map(envelope.fits, notes)):
+            await conn.execute(NOTIFY_MANY_SQL, channel.name, notes)
+            return
+    except asyncpg.UndefinedTableError as error:
+        _schema_missing(error)
+        raise
+    async with conn.transaction():
+        for text in texts:
+            await send(conn, channel, text)
+
+
+def envelopes(texts: list[str]) -> list[str]:
+    """Envelopes for a batch, each with its own timestamp: PostgreSQL
+    delivers identical notifications of one transaction only once, so two
+    equal payloads must not produce equal envelopes.  (Consecutive floats:
+    the batch is published at one instant, to the clock's resolution.)"""
+    ts = time.time()
+    notes = []
+    for text in texts:
+        notes.append(envelope.wrap(text, ts))
+        ts = math.nextafter(ts, math.inf)
+    return notes
+
+
+def _schema_missing(error: asyncpg.UndefinedTableError) -> None:
+    """Raise SchemaMissing if ``error`` is about pgext's own tables; return
+    if it is about the application's (an along= statement)."""
+    if "pgext_" in str(error):
         raise SchemaMissing(
             "pgext pub/sub tables are missing: run the pub/sub migration "
             "or pgext.pubsub.install_schema(engine)"

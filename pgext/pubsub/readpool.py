@@ -1,10 +1,12 @@
-"""The hub's private read pool: spilled payloads and the outbox are read
-here, never on the listener's connection, and never wait on silence."""
+"""The hub's private pools: spilled payloads and the outbox are read on
+one, never on the listener's connection, and never wait on silence;
+publishes outside a transaction run on another."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -22,11 +24,25 @@ class ReadPool:
     """A small pool made on first use.  A read (or getting its connection)
     that gets no answer within ``timeout`` may be on a half-open
     connection: the whole pool is dropped, and the next read makes a new
-    one (``generation`` counts them)."""
+    one (``generation`` counts them).
 
-    def __init__(self, connect: Callable[[], Awaitable[Any]], timeout: float) -> None:
+    ``keep_sessions``: connections go back without asyncpg's reset (a round
+    trip of ``RESET ALL``, ``UNLISTEN *``, ... on every release).  Only for
+    pools whose users never change session state: pgext's own statements.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Any]],
+        timeout: float,
+        *,
+        max_size: int = 4,
+        keep_sessions: bool = False,
+    ) -> None:
         self._connect = connect
         self.timeout = timeout
+        self.max_size = max_size
+        self.keep_sessions = keep_sessions
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self.generation = 0
@@ -40,7 +56,10 @@ class ReadPool:
                         return await self._connect()
 
                     self._pool = await asyncpg.create_pool(
-                        connect=connect, min_size=0, max_size=4
+                        connect=connect,
+                        min_size=0,
+                        max_size=self.max_size,
+                        reset=_keep_session if self.keep_sessions else None,
                     )
                     self.generation += 1
         return self._pool
@@ -99,3 +118,62 @@ class ReadPool:
             await asyncio.wait_for(pool.close(), timeout)
         except (asyncio.TimeoutError, Exception):
             pool.terminate()
+
+
+async def _keep_session(conn: Any) -> None:
+    """The pool's reset: nothing to undo.  (asyncpg still rolls back a
+    transaction left open before it calls this.)"""
+
+
+class SendPool:
+    """Connections for publishes outside a transaction.
+
+    A list of idle connections instead of an asyncpg pool: taking one and
+    giving it back are a pop and an append, where asyncpg's pool shields
+    every release in a task of its own and (unless told otherwise) resets
+    the session with a round trip.  pgext's publishing statements leave no
+    session state, so there is nothing to reset; a connection whose
+    statement failed or was cancelled is terminated, not reused.  At most
+    ``max_size`` are in use at once; more publishes wait."""
+
+    def __init__(self, connect: Callable[[], Awaitable[Any]], max_size: int) -> None:
+        self._connect = connect
+        self.max_size = max_size
+        self._idle: list[Any] = []
+        self._slots = asyncio.Semaphore(max_size)
+        self._closed = False
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        async with self._slots:
+            conn = None
+            while self._idle and conn is None:
+                candidate = self._idle.pop()
+                if not candidate.is_closed():
+                    conn = candidate
+            if conn is None:
+                conn = await self._connect()
+            try:
+                yield conn
+            except BaseException:
+                conn.terminate()
+                raise
+            if self._closed or conn.is_closed() or conn.is_in_transaction():
+                conn.terminate()
+            else:
+                self._idle.append(conn)
+
+    def terminate(self) -> None:
+        """Drop the idle connections now (they are suspect)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.terminate()
+
+    async def close(self, timeout: float = 2) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            try:
+                await asyncio.wait_for(conn.close(), timeout)
+            except (asyncio.TimeoutError, Exception):
+                conn.terminate()
