@@ -15,6 +15,7 @@ from pgext.postgis import Geometry
 class CtCountry(Table):
     code = Varchar(length=2)
     name = Varchar()
+    area = Geometry("Polygon", srid=4326, null=True)
 
 
 @distributed("tenant")
@@ -35,6 +36,7 @@ class CtSale(Table):
 class PlainCountry(Table):
     code = Varchar(length=2)
     name = Varchar()
+    area = Geometry("Polygon", srid=4326, null=True)
 
 
 class PlainShop(Table):
