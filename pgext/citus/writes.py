@@ -30,6 +30,7 @@ from pgext import seam
 from pgext.citus.errors import RefusedOnDistributed
 from pgext.citus.spec import HASH, citus_spec, distribution_column
 from pgext.errors import add_error_translator
+from pgext.guards import add_combined_write_guard, add_row_trigger_guard
 
 _DEFAULT = "DEFAULT"
 
@@ -133,8 +134,42 @@ def translate_shard_names(error: BaseException) -> BaseException | None:
     return replaced
 
 
+def refuse_row_triggers(table: Any, purpose: str) -> None:
+    """Citus tables take no row triggers: Citus refuses them, and where they
+    are forced they fire on the workers, where a NOTIFY breaks every
+    transaction that writes on more than one node."""
+    spec = citus_spec(table) if isinstance(table, type) else None
+    if spec is None:
+        return
+    kind = "distributed" if spec.kind == HASH else "reference"
+    raise RefusedOnDistributed(
+        f"{purpose} needs a row trigger, and {seam.table_name(table)!r} is a "
+        f"{kind} Citus table, where triggers do not work.  Publish from the "
+        "application's own writes instead: hub.publish(channel, ...) on a "
+        "durable channel inside the writing transaction (the outbox stays "
+        "on the coordinator)"
+    )
+
+
+def refuse_combined_writes(table: Any, purpose: str) -> None:
+    """A write to a distributed table inside a data-modifying CTE next to a
+    write to a local table (the outbox) fails inside Citus ("relation with
+    oid 0 is not a Citus table"); refused before anything is sent."""
+    if isinstance(table, type) and citus_spec(table) is not None:
+        raise RefusedOnDistributed(
+            f"{purpose} would write to the Citus table "
+            f"{seam.table_name(table)!r} and the coordinator's outbox in one "
+            "statement, which Citus cannot run.  Write and publish in one "
+            "transaction instead: async with engine.transaction(): await "
+            "query; await hub.publish(channel, payload)"
+        )
+
+
 def install() -> None:
-    """Hook the three fixes into Piccolo and the engine (idempotent)."""
+    """Hook the fixes into Piccolo, the engine and pgext's guards
+    (idempotent)."""
     seam.install_insert_result_hook(order_insert_results)
     seam.install_save_hook(narrow_save)
     add_error_translator(translate_shard_names)
+    add_row_trigger_guard(refuse_row_triggers)
+    add_combined_write_guard(refuse_combined_writes)
