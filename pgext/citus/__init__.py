@@ -19,6 +19,7 @@ from pgext.citus.errors import (
     RefusedOnDistributed,
 )
 from pgext.citus.migrations import install as _install_migration_hook
+from pgext.citus.schemas import distribute_schema, tenant_schemas, undistribute_schema
 from pgext.citus.spec import citus_spec, distributed, reference
 
 _install_migration_hook()
@@ -30,10 +31,13 @@ __all__ = [
     "DistributionDeclarationError",
     "RefusedOnDistributed",
     "citus_spec",
+    "distribute_schema",
     "distributed",
     "is_citus_table",
     "reference",
     "require_citus",
     "setup",
     "teardown",
+    "tenant_schemas",
+    "undistribute_schema",
 ]
