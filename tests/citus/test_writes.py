@@ -96,6 +96,13 @@ async def test_constraint_errors_name_the_users_constraint(
     assert caught.value.table_name == "ct_shop"
     assert "ct_shop_pkey" in str(caught.value)
     assert "_10" not in str(caught.value)
+    # What Citus itself says (no translation on this path): the shard's name.
+    with pytest.raises(asyncpg.UniqueViolationError) as raw:
+        await shops.execute_in_new_connection(
+            "INSERT INTO ct_shop (id, tenant, name) VALUES ($1, 3, 'x')", shop.id
+        )
+    assert raw.value.constraint_name != "ct_shop_pkey"
+    assert raw.value.constraint_name.startswith("ct_shop_pkey_")
 
 
 async def test_foreign_key_to_a_reference_table(shops: PgextEngine) -> None:
