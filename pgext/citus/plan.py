@@ -20,7 +20,13 @@ from typing import Any
 from piccolo.table import Table
 
 from pgext.citus.errors import DistributionDeclarationError
-from pgext.citus.spec import HASH, REFERENCE, citus_spec, refuse_hypertable
+from pgext.citus.spec import (
+    HASH,
+    REFERENCE,
+    citus_spec,
+    refuse_hypertable,
+    refuse_hypertable_joins,
+)
 from pgext.errors import InvalidIdentifier
 from pgext.identifiers import quote_ident, quote_literal, quote_qualified
 
@@ -56,6 +62,7 @@ def collect_state(tables: Iterable[type[Table]]) -> State:
     """The declared state of ``tables`` (other tables are ignored)."""
     found: dict[str, Any] = {}
     for table in tables:
+        refuse_hypertable_joins(table)
         spec = citus_spec(table)
         if spec is None:
             continue

@@ -106,6 +106,26 @@ def refuse_hypertable(table: type[Table]) -> None:
         )
 
 
+def refuse_hypertable_joins(table: type[Table]) -> None:
+    """A hypertable's ForeignKey to a Citus table would make Piccolo join
+    the two, and such a join returned wrong rows (0 instead of 9) in our
+    probe of Citus with TimescaleDB."""
+    if not is_hypertable(table):
+        return
+    for column in seam.table_columns(table):
+        if not isinstance(column, ForeignKey):
+            continue
+        target = seam.foreign_key_target(column)
+        if citus_spec(target) is not None:
+            raise DistributionDeclarationError(
+                f"ForeignKey {seam.table_name(table)}.{seam.column_name(column)} "
+                f"joins the hypertable {seam.table_name(table)!r} with the Citus "
+                f"table {seam.table_name(target)!r}; Citus returns wrong rows for "
+                "joins of distributed tables with hypertables.  Keep a plain "
+                "column and query the two separately"
+            )
+
+
 def _columns(table: type[Table]) -> dict[str, Column]:
     return {seam.column_name(c): c for c in seam.table_columns(table)}
 

@@ -113,3 +113,13 @@ def test_hypertables_are_never_distributed() -> None:
 
     with pytest.raises(DistributionDeclarationError, match="hypertable"):
         collect_state([Later])
+
+
+def test_hypertable_foreign_keys_to_citus_tables_are_refused() -> None:
+    @hypertable("ts")
+    class Measured(Table):
+        ts = Timestamptz()
+        shop = ForeignKey(CtShop)
+
+    with pytest.raises(DistributionDeclarationError, match="wrong rows"):
+        collect_state([CtShop, Measured])

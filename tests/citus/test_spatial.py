@@ -16,7 +16,12 @@ from shapely import Point, box
 
 from pgext import citus as pgcitus
 from pgext.engine import PgextEngine
-from pgext.postgis import feature_collection, vector_tile
+from pgext.postgis import (
+    feature_collection,
+    feature_collection_query,
+    vector_tile,
+    vector_tile_query,
+)
 from tests.citus.models import CITUS_MODELS, CtCountry, CtShop, PlainCountry, PlainShop
 from tests.helpers import recreate_tables
 from tests.postgis.test_tiles import decode
@@ -138,3 +143,25 @@ async def test_vector_tile_matches(pair: None) -> None:
 
 def test_shapely_points_are_valid() -> None:
     assert shapely.is_valid(HERE)
+
+
+async def test_features_and_tiles_are_computed_on_the_shards(
+    pair: None, citus: PgextEngine
+) -> None:
+    """The per-row work (GeoJSON text, ST_AsMVTGeom) is in the queries sent
+    to the shards; only the concatenation or the tile is built on the
+    coordinator."""
+    for query, work in (
+        (
+            feature_collection_query(CtShop, CtShop.location, [CtShop.name]),
+            "st_asgeojson",
+        ),
+        (vector_tile_query(CtShop, CtShop.location, 7, 65, 42), "st_asmvtgeom"),
+    ):
+        sql, args = query.compile_string(engine_type="postgres")
+        async with citus.connection() as connection:
+            plan = await connection.fetch("EXPLAIN (VERBOSE, COSTS OFF) " + sql, *args)
+        lines = [row[0] for row in plan]
+        tasks = [line for line in lines if "Query: SELECT" in line]
+        assert tasks and work in tasks[0].lower(), lines
+        assert any("Task Count: 32" in line for line in lines), lines

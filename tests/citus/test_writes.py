@@ -116,3 +116,17 @@ async def test_foreign_key_to_a_reference_table(shops: PgextEngine) -> None:
     assert rows == [{"name": "x", "country.name": "Belgium"}]
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await CtShop.insert(CtShop(tenant=4, name="y", country=999999))
+
+
+async def test_objects_with_their_own_ids_keep_them(shops: PgextEngine) -> None:
+    objects = [
+        CtShop(tenant=t, name=f"n{t}")
+        if t % 3
+        else CtShop(id=5000 + t, tenant=t, name=f"n{t}")
+        for t in range(30)
+    ]
+    await CtShop.insert(*objects)
+    stored = {r["id"]: r["name"] for r in await CtShop.select(CtShop.id, CtShop.name)}
+    assert len(stored) == 30
+    assert all(stored[o.id] == o.name for o in objects)
+    assert objects[3].id == 5003
