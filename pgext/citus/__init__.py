@@ -19,8 +19,10 @@ from pgext.citus.errors import (
     RefusedOnDistributed,
 )
 from pgext.citus.migrations import install as _install_migration_hook
+from pgext.citus.partitions import time_partitioned
 from pgext.citus.schemas import distribute_schema, tenant_schemas, undistribute_schema
 from pgext.citus.spec import citus_spec, distributed, reference
+from pgext.citus.timeseries import maintain
 
 _install_migration_hook()
 _writes.install()
@@ -34,10 +36,12 @@ __all__ = [
     "distribute_schema",
     "distributed",
     "is_citus_table",
+    "maintain",
     "reference",
     "require_citus",
     "setup",
     "teardown",
     "tenant_schemas",
+    "time_partitioned",
     "undistribute_schema",
 ]

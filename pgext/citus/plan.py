@@ -20,6 +20,7 @@ from typing import Any
 from piccolo.table import Table
 
 from pgext.citus.errors import DistributionDeclarationError
+from pgext.citus.partitions import rebuild_sql, time_partitions
 from pgext.citus.spec import (
     HASH,
     REFERENCE,
@@ -69,6 +70,12 @@ def collect_state(tables: Iterable[type[Table]]) -> State:
         # A @hypertable applied above @distributed was not seen by it.
         refuse_hypertable(table)
         state = spec.state()
+        partitions = time_partitions(table)
+        if partitions is not None:
+            state["partitions"] = partitions.state()
+            # PostgreSQL wants the partition column in every unique key.
+            if partitions.column not in state["primary_key"]:
+                state["primary_key"] = [*state["primary_key"], partitions.column]
         found[key_of(state)] = state
     return {"tables": found}
 
@@ -145,7 +152,15 @@ def create(state: Mapping[str, Any], tables: Mapping[str, Any]) -> list[Statemen
             )
         )
     else:
-        if list(state["primary_key"]) != [state["original_key"]]:
+        if state.get("partitions"):
+            statements.append(
+                Statement(
+                    rebuild_sql(rel, list(state["primary_key"]), state["partitions"]),
+                    only_if_local=rel,
+                    description=f"rebuild {rel} partitioned by time",
+                )
+            )
+        elif list(state["primary_key"]) != [state["original_key"]]:
             statements += _replace_primary_key(state, list(state["primary_key"]))
         colocate = state.get("colocate_with")
         target = relation(tables[colocate]) if colocate else "none"
@@ -195,7 +210,17 @@ def drop(state: Mapping[str, Any]) -> list[Statement]:
             description=f"make {rel} local again",
         )
     ]
-    if state["kind"] == HASH and list(state["primary_key"]) != [state["original_key"]]:
+    if state.get("partitions"):
+        statements.append(
+            Statement(
+                rebuild_sql(rel, [state["original_key"]], None),
+                only_if_local=rel,
+                description=f"rebuild {rel} as a plain table",
+            )
+        )
+    elif state["kind"] == HASH and list(state["primary_key"]) != [
+        state["original_key"]
+    ]:
         statements += _replace_primary_key(state, [state["original_key"]])
     return statements
 

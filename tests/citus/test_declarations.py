@@ -123,3 +123,29 @@ def test_hypertable_foreign_keys_to_citus_tables_are_refused() -> None:
 
     with pytest.raises(DistributionDeclarationError, match="wrong rows"):
         collect_state([CtShop, Measured])
+
+
+def test_time_partitioned_needs_distributed_and_a_time_column() -> None:
+    from pgext.citus import time_partitioned
+
+    with pytest.raises(DistributionDeclarationError, match="above @distributed"):
+
+        @time_partitioned("ts")
+        class NotDistributed(Table):
+            ts = Timestamptz()
+
+    with pytest.raises(DistributionDeclarationError, match="Timestamptz"):
+
+        @time_partitioned("name")
+        @distributed("tenant")
+        class NotTime(Table):
+            tenant = Integer(null=False)
+            name = Varchar()
+
+    with pytest.raises(DistributionDeclarationError, match="interval"):
+
+        @time_partitioned("ts", interval="1 fortnight")
+        @distributed("tenant")
+        class BadInterval(Table):
+            tenant = Integer(null=False)
+            ts = Timestamptz()
