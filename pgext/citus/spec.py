@@ -85,6 +85,16 @@ def qualified(table: type[Table]) -> str:
     return f"{schema}.{name}" if schema else name
 
 
+# The SQL names of every declared table: the error translator renames a
+# shard (``shop_102008``) only when its base name is one of these.
+DECLARED_NAMES: set[str] = set()
+
+
+def _declare(table: type[Table], spec: CitusSpec) -> None:
+    setattr(table, SPEC_ATTRIBUTE, spec)
+    DECLARED_NAMES.add(seam.table_name(table))
+
+
 def citus_spec(table: type[Table]) -> CitusSpec | None:
     """The declaration on ``table`` itself (not inherited), or None."""
     spec = table.__dict__.get(SPEC_ATTRIBUTE)
@@ -264,11 +274,7 @@ def distributed(
     """
 
     def decorate(table: TableT) -> TableT:
-        setattr(
-            table,
-            SPEC_ATTRIBUTE,
-            build_distributed(table, column, colocate_with, shard_count),
-        )
+        _declare(table, build_distributed(table, column, colocate_with, shard_count))
         return table
 
     return decorate
@@ -280,9 +286,7 @@ def reference(table: TableT) -> TableT:
     refuse_hypertable(table)
     _check_foreign_keys(table, REFERENCE)
     pk = seam.column_name(seam.primary_key(table))
-    setattr(
-        table, SPEC_ATTRIBUTE, CitusSpec(table=table, kind=REFERENCE, primary_key=(pk,))
-    )
+    _declare(table, CitusSpec(table=table, kind=REFERENCE, primary_key=(pk,)))
     return table
 
 

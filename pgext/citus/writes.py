@@ -28,7 +28,7 @@ from piccolo.table import Table
 
 from pgext import seam
 from pgext.citus.errors import RefusedOnDistributed
-from pgext.citus.spec import HASH, citus_spec, distribution_column
+from pgext.citus.spec import DECLARED_NAMES, HASH, citus_spec, distribution_column
 from pgext.errors import add_error_translator
 from pgext.guards import add_combined_write_guard, add_row_trigger_guard
 
@@ -114,6 +114,8 @@ def translate_shard_names(error: BaseException) -> BaseException | None:
     constraint = fields.get("constraint_name") or ""
     found = _SHARD_TABLE.match(table)
     if found is None or not constraint.endswith("_" + found.group("shard")):
+        return None
+    if found.group("name") not in DECLARED_NAMES:
         return None
     suffix = "_" + found.group("shard")
     user_table = found.group("name")
