@@ -41,7 +41,7 @@ SELECT
 """
 
 # The extensions pgext builds on; ``describe`` lists these first.
-KNOWN_EXTENSIONS: tuple[str, ...] = ("postgis", "timescaledb")
+KNOWN_EXTENSIONS: tuple[str, ...] = ("postgis", "timescaledb", "citus")
 
 
 def parse_version(text: str | None) -> Version | None:
@@ -136,6 +136,11 @@ class Capabilities:
         return self.version("timescaledb")
 
     @property
+    def citus(self) -> Version | None:
+        """Citus's version in this database (``13.2-1`` -> ``(13, 2, 1)``)."""
+        return self.version("citus")
+
+    @property
     def timescaledb_community(self) -> bool:
         """False on Apache-only builds (no compression/continuous aggregates
         policies of the community licence)."""
@@ -192,7 +197,9 @@ class Capabilities:
         for name in KNOWN_EXTENSIONS:
             info = self.extensions.get(name)
             if info is None:
-                parts.append(f"{name} not available")
+                # Citus is optional scale-out: its absence is not news.
+                if name != "citus":
+                    parts.append(f"{name} not available")
                 continue
             state = info.installed_version or f"available {info.default_version}"
             parts.append(f"{info.name} {state}")

@@ -34,7 +34,7 @@ from pgext.codecs import (
     result_hooks,
     rows_from_columns,
 )
-from pgext.errors import ExtensionError, PgextError
+from pgext.errors import ExtensionError, PgextError, translate_error
 from pgext.identifiers import quote_ident
 
 logger = logging.getLogger("pgext.engine")
@@ -161,6 +161,17 @@ class PgextEngine(PostgresEngine):
         if not column_hooks() and not result_hooks():
             return [dict(record) for record in results]
         return _apply_hooks(keys, list(zip(*results, strict=True)))
+
+    async def run_querystring(self, querystring: Any, in_pool: bool = True) -> Any:
+        # Errors pass through the registered translators (pgext.errors), so
+        # a constraint error names the user's constraint, not a shard's.
+        try:
+            return await super().run_querystring(querystring, in_pool=in_pool)
+        except asyncpg.PostgresError as error:
+            translated = translate_error(error)
+            if translated is error:
+                raise
+            raise translated from error
 
     # -- capabilities -----------------------------------------------------------------
 

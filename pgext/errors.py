@@ -6,6 +6,8 @@ apart from a driver failure.  Each subclass names one kind of problem.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class PgextError(Exception):
     """Base class of all pgext errors."""
@@ -41,3 +43,27 @@ class InvalidValue(PgextError, ValueError):
 
 class ServerError(PgextError):
     """A test or playground server could not be started or stopped."""
+
+
+# Server errors may name internal objects (Citus names the shard,
+# ``shop_pkey_102008``, where the user declared ``shop_pkey``).  Translators
+# registered here turn such an error into the one the user should see; the
+# engine runs them on every error a query raises.
+_TRANSLATORS: list[Callable[[BaseException], BaseException | None]] = []
+
+
+def add_error_translator(
+    translator: Callable[[BaseException], BaseException | None],
+) -> None:
+    """Register ``translator(error) -> replacement | None`` (idempotent)."""
+    if translator not in _TRANSLATORS:
+        _TRANSLATORS.append(translator)
+
+
+def translate_error(error: BaseException) -> BaseException:
+    """``error`` as the registered translators rewrite it (or unchanged)."""
+    for translator in _TRANSLATORS:
+        replaced = translator(error)
+        if replaced is not None:
+            error = replaced
+    return error

@@ -553,3 +553,83 @@ def admin_page_append(admin: Any, html: str) -> bool:
         return False
     admin.template = template.replace("</body>", f"{html}</body>", 1)
     return True
+
+
+# -- citus: model rules, ordered multi-row inserts, save() -----------------------------
+
+
+def column_attribute(column: Column) -> str:
+    """``Column._meta.name``: the attribute name on the table class."""
+    return str(column._meta.name)
+
+
+def column_is_unique(column: Column) -> bool:
+    """``Column._meta.unique``."""
+    return bool(column._meta.unique)
+
+
+def foreign_key_target(column: Any) -> type[Table]:
+    """``ForeignKey._foreign_key_meta.resolved_references``: the table a
+    ForeignKey points at (lazy references resolved)."""
+    target: type[Table] = column._foreign_key_meta.resolved_references
+    return target
+
+
+# ``Insert._raw_response_callback`` gives the i-th returned row's key to the
+# i-th object.  Citus returns the rows of a multi-row INSERT grouped by shard,
+# so a registered hook may reorder them first:
+# ``hook(table, instances, rows) -> rows | None``.
+
+_INSERT_RESULT_HOOKS: list[Any] = []
+
+
+def install_insert_result_hook(hook: Any) -> None:
+    from piccolo.query.methods.insert import Insert
+
+    if hook not in _INSERT_RESULT_HOOKS:
+        _INSERT_RESULT_HOOKS.append(hook)
+    original = Insert._raw_response_callback
+    if getattr(original, "__pgext_original__", None) is not None:
+        return
+
+    def _raw_response_callback(self: Any, results: list[Any]) -> None:
+        for registered in _INSERT_RESULT_HOOKS:
+            reordered = registered(self.table, list(self.add_delegate._add), results)
+            if reordered is not None:
+                results = reordered
+        original(self, results)
+
+    _raw_response_callback.__pgext_original__ = original  # type: ignore[attr-defined]
+    setattr(Insert, "_raw_response_callback", _raw_response_callback)  # noqa: B010
+
+
+# ``Table.save()`` on a stored row updates every column but the primary key.
+# A registered hook may narrow that: ``hook(instance, columns) -> (columns,
+# where) | None``; ``where`` (or None) is added to the UPDATE's filter.
+
+_SAVE_HOOKS: list[Any] = []
+
+
+def install_save_hook(hook: Any) -> None:
+    from piccolo.table import Table
+
+    if hook not in _SAVE_HOOKS:
+        _SAVE_HOOKS.append(hook)
+    original = Table.save
+    if getattr(original, "__pgext_original__", None) is not None:
+        return
+
+    def save(self: Any, columns: Any = None) -> Any:
+        where = None
+        if self._exists_in_db:
+            for registered in _SAVE_HOOKS:
+                changed = registered(self, columns)
+                if changed is not None:
+                    columns, where = changed
+        query: Any = original(self, columns)
+        if where is not None:
+            query = query.where(where)
+        return query
+
+    save.__pgext_original__ = original  # type: ignore[attr-defined]
+    setattr(Table, "save", save)  # noqa: B010

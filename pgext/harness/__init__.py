@@ -7,15 +7,18 @@ is installed, and ``PgliteTimescale`` serves a real TimescaleDB compiled to
 WebAssembly where it is not (``start_timescale`` picks).  None needs Docker.
 """
 
+from pgext.harness.citus import CitusCluster, citus_version
 from pgext.harness.native import native_version, start_native, start_timescale
 from pgext.harness.postgres import LocalPostgres
 from pgext.harness.servers import ServerSet, dsn_config
 from pgext.harness.timescale import PgliteTimescale
 
 __all__ = [
+    "CitusCluster",
     "LocalPostgres",
     "PgliteTimescale",
     "ServerSet",
+    "citus_version",
     "dsn_config",
     "native_version",
     "start_native",

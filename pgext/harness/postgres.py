@@ -178,6 +178,11 @@ class LocalPostgres:
             return ""
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
+    def run_sql(self, sql: str, database: str = DATABASE) -> None:
+        """Run ``sql`` through psql as the superuser (harness-made SQL only:
+        it is not parameterised)."""
+        self._psql(database, sql)
+
     # -- helpers ------------------------------------------------------------------
 
     def _write_settings(self) -> None:

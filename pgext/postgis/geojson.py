@@ -48,6 +48,9 @@ MAX_PROPERTIES = 100
 Properties = Sequence[Column | QueryString] | Mapping[str, Column | QueryString]
 
 
+_ORDER = "pgext_order"
+
+
 def property_key(expression: Column | QueryString) -> str:
     """The default property name: the column name, ``fk.column`` for a
     joined column, the alias of an expression."""
@@ -196,7 +199,19 @@ def feature_collection_query(
         "(" + " || ".join("{}" for _ in parts) + ")", *parts, alias="feature"
     )
 
-    query = table.select(feature)
+    # The order travels as a column and string_agg sorts by it: an ordered
+    # subquery's order is not kept by an aggregate over it (on a Citus
+    # distributed table the shards' rows arrive merged in any order).
+    ordering: Any = None
+    if order_by is not None:
+        ordering = (
+            order_by.as_alias(_ORDER)
+            if isinstance(order_by, Column)
+            else QueryString("{}", order_by, alias=_ORDER)
+        )
+    query = (
+        table.select(feature) if ordering is None else table.select(feature, ordering)
+    )
     if where is not None:
         query = query.where(where)
     if bbox is not None:
@@ -210,10 +225,11 @@ def feature_collection_query(
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise SpatialQueryError(f"limit must be a non-negative int, got {limit!r}")
         query = query.limit(limit)
-    # string_agg keeps the order of a sorted subquery in practice (Postgres
-    # documents this as "usually works"), which is what order_by relies on.
+    aggregate_order = f' ORDER BY f."{_ORDER}"' if ordering is not None else ""
     return QueryString(
-        "SELECT {}::text || COALESCE(string_agg(f.\"feature\", ','), '') || {}::text "
+        "SELECT {}::text || COALESCE(string_agg(f.\"feature\", ','"
+        + aggregate_order
+        + "), '') || {}::text "
         'AS "geojson" FROM ({}) AS f',
         '{"type":"FeatureCollection","features":[',
         "]}",

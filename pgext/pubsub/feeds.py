@@ -24,6 +24,7 @@ from piccolo.table import Table
 from pydantic import BaseModel
 
 from pgext import seam
+from pgext.guards import check_row_triggers
 from pgext.identifiers import quote_ident, quote_literal, quote_qualified
 from pgext.pubsub.channel import Channel, validate_channel_name
 from pgext.pubsub.errors import PubSubError
@@ -80,6 +81,7 @@ class Feed:
         if not ops or any(op not in _ALL for op in ops):
             raise PubSubError(f"operations must be a non-empty subset of {_ALL}")
         object.__setattr__(self, "operations", ops)
+        check_row_triggers(self.table, "a row-change feed")
         known = {seam.column_name(c) for c in seam.table_columns(self.table)}
         unknown = [c for c in self.columns if c not in known]
         if unknown:

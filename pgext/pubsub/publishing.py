@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from pgext.guards import check_combined_write
 from pgext.pubsub import envelope
 from pgext.pubsub.channel import Channel
 from pgext.pubsub.errors import InvalidChannel, SchemaMissing
@@ -45,6 +46,9 @@ def along(along: Any) -> tuple[str, Sequence[Any]]:
             raise InvalidChannel(
                 "along= takes one Piccolo insert/update/delete query or (sql, args)"
             )
+        table = getattr(along, "table", None)
+        if table is not None:
+            check_combined_write(table, "publish(along=...)")
         sql, args = querystrings[0].compile_string(engine_type="postgres")
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
     if head not in ("INSERT", "UPDATE", "DELETE"):

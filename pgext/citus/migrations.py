@@ -1,0 +1,133 @@
+"""Citus declarations in Piccolo's auto migrations.
+
+``piccolo migrations new <app> --auto`` keeps writing Piccolo's migration for
+the tables; pgext then compares the app's declared Citus state with the state
+stored by the newest pgext Citus migration of that app and, when they
+differ, writes a second migration file right after Piccolo's (Piccolo runs
+raw steps before it creates tables within one migration, piccolo #541, and a
+table must exist before it is distributed).  The file stores both states as
+plain data; forwards plans from the previous state to the new one, backwards
+the reverse, when the migration runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import black
+from piccolo import __VERSION__ as PICCOLO_VERSION
+from piccolo.apps.migrations.commands.base import BaseMigrationManager
+
+from pgext import seam
+from pgext.citus.apply import engine_of, execute
+from pgext.citus.plan import State, collect_state, empty_state, plan
+
+STATE_NAME = "PGEXT_CITUS_STATE"
+PREVIOUS_NAME = "PGEXT_CITUS_PREVIOUS"
+
+TEMPLATE = '''\
+"""Citus tables of app {app_name!r}, written by pgext.
+
+The two states below are plain data; the SQL is worked out when the
+migration runs.
+"""
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+from pgext.citus.migrations import CitusMigration
+
+ID = {migration_id!r}
+VERSION = {version!r}
+DESCRIPTION = {description!r}
+
+{previous_name} = {previous}
+
+{state_name} = {state}
+
+
+async def forwards() -> MigrationManager:
+    manager = MigrationManager(
+        migration_id=ID, app_name={app_name!r}, description=DESCRIPTION
+    )
+    migration = CitusMigration({previous_name}, {state_name})
+    manager.add_raw(migration.forwards)
+    manager.add_raw_backwards(migration.backwards)
+    return manager
+'''
+
+
+class CitusMigration:
+    """The runtime side of a pgext Citus migration file."""
+
+    def __init__(self, previous: State, target: State) -> None:
+        self.previous = previous
+        self.target = target
+
+    async def forwards(self) -> None:
+        await execute(plan(self.previous, self.target), engine_of())
+
+    async def backwards(self) -> None:
+        await execute(plan(self.target, self.previous), engine_of())
+
+
+def previous_state(migrations_folder: str) -> State:
+    """The state stored by the newest pgext Citus migration in the folder."""
+    modules = BaseMigrationManager().get_migration_modules(migrations_folder)
+    for migration_id in sorted(modules, reverse=True):
+        state = getattr(modules[migration_id], STATE_NAME, None)
+        if isinstance(state, dict):
+            return state
+    return empty_state()
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
+
+
+def render_migration(
+    migration_id: str, app_name: str, description: str, previous: State, target: State
+) -> str:
+    text = TEMPLATE.format(
+        app_name=app_name,
+        migration_id=migration_id,
+        version=PICCOLO_VERSION,
+        description=description,
+        previous_name=PREVIOUS_NAME,
+        state_name=STATE_NAME,
+        previous=repr(_sorted(previous)),
+        state=repr(_sorted(target)),
+    )
+    compile(text, "<pgext migration>", "exec")  # never write a broken file
+    formatted: str = black.format_str(text, mode=black.FileMode(line_length=82))
+    return formatted
+
+
+async def write_citus_migration(app_config: Any, description: str = "") -> Any:
+    """Write a pgext Citus migration for ``app_config`` when its declared
+    state differs from the stored one; return Piccolo's ``NewMigrationMeta``
+    or None."""
+    target = collect_state(app_config.table_classes)
+    previous = previous_state(app_config.resolved_migrations_folder_path)
+    if _sorted(previous) == _sorted(target):
+        return None
+    meta = seam.new_migration_meta(app_config)
+    text = render_migration(
+        meta.migration_id,
+        app_config.app_name,
+        description or "pgext citus",
+        previous,
+        target,
+    )
+    with open(meta.migration_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"pgext: Citus migration {meta.migration_filename}")
+    return meta
+
+
+def install() -> None:
+    """Hook pgext into ``piccolo migrations new --auto`` (idempotent)."""
+    seam.add_auto_migration_hook("citus", write_citus_migration)

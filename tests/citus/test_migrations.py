@@ -1,0 +1,229 @@
+"""Distribution carried by Piccolo's migrations: the real ``piccolo
+migrations`` CLI in subprocesses against the single-node Citus cluster,
+forwards and backwards; and existing rows kept when a table is distributed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from piccolo.columns import Integer, Varchar
+from piccolo.table import Table
+
+from pgext import citus as pgcitus
+from pgext.engine import PgextEngine
+from tests.helpers import recreate_tables
+
+pytestmark = pytest.mark.citus
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "ctmig"
+
+TABLES = """
+from piccolo.columns import ForeignKey, Integer, Varchar
+from piccolo.table import Table
+
+from pgext.citus import distributed, reference
+
+
+@reference
+class CmCountry(Table):
+    name = Varchar()
+
+
+@distributed("tenant")
+class CmShop(Table):
+    tenant = Integer(null=False)
+    name = Varchar()
+    country = ForeignKey(CmCountry)
+
+
+@distributed("tenant", colocate_with=CmShop)
+class CmSale(Table):
+    tenant = Integer(null=False)
+    amount = Integer()
+"""
+
+APP_MODULE = """
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from ctmig.tables import CmCountry, CmSale, CmShop
+
+APP_CONFIG = AppConfig(
+    app_name="ctmig",
+    migrations_folder_path=os.path.join(
+        os.path.dirname(__file__), "piccolo_migrations"
+    ),
+    table_classes=[CmCountry, CmShop, CmSale],
+)
+"""
+
+CONF = """
+import json
+import os
+
+from piccolo.conf.apps import AppRegistry
+
+from pgext.engine import PgextEngine
+
+DB = PgextEngine(config=json.loads(os.environ["PGEXT_CTMIG_CONFIG"]))
+APP_REGISTRY = AppRegistry(apps=["ctmig.piccolo_app"])
+"""
+
+
+def write_app(root: Path) -> None:
+    package = root / APP
+    package.mkdir(exist_ok=True)
+    (package / "__init__.py").write_text("")
+    (package / "tables.py").write_text(TABLES)
+    (package / "piccolo_app.py").write_text(APP_MODULE)
+    (root / "ctmig_conf.py").write_text(CONF)
+
+
+def piccolo(root: Path, config: dict[str, Any], *args: str) -> str:
+    env = {
+        **os.environ,
+        "PICCOLO_CONF": "ctmig_conf",
+        "PGEXT_CTMIG_CONFIG": json.dumps(config),
+        "PYTHONPATH": os.pathsep.join([str(root), str(REPO)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "from piccolo.main import main; main()", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Traceback" not in output, output
+    return output
+
+
+async def _clean(engine: PgextEngine) -> None:
+    async with engine.connection() as connection:
+        for table in ("cm_sale", "cm_shop", "cm_country"):
+            await connection.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+        if await connection.fetchval("SELECT to_regclass('migration') IS NOT NULL"):
+            await connection.execute("DELETE FROM migration WHERE app_name = $1", APP)
+
+
+@pytest.fixture
+async def clean(citus: PgextEngine) -> AsyncIterator[PgextEngine]:
+    await _clean(citus)
+    yield citus
+    await _clean(citus)
+
+
+async def _server_state(engine: PgextEngine) -> dict[str, Any]:
+    async with engine.connection() as connection:
+        kinds = await connection.fetch(
+            "SELECT logicalrelid::text AS t, partmethod::text AS m, colocationid "
+            "FROM pg_dist_partition WHERE logicalrelid::text LIKE 'cm_%'"
+        )
+        keys = await connection.fetch(
+            "SELECT conrelid::regclass::text AS t, contype::text AS c, "
+            "pg_get_constraintdef(oid) AS d FROM pg_constraint "
+            "WHERE conrelid::regclass::text LIKE 'cm_%' AND contype IN ('p', 'f')"
+        )
+    return {
+        "kinds": {r["t"]: r["m"] for r in kinds},
+        "colocated": len({r["colocationid"] for r in kinds if r["m"] == "h"}) == 1,
+        "keys": sorted((r["t"], r["d"]) for r in keys),
+    }
+
+
+def _migrations(root: Path) -> list[Path]:
+    return sorted((root / APP / "piccolo_migrations").glob(f"{APP}_*.py"))
+
+
+async def test_auto_migrations_forwards_and_backwards(
+    clean: PgextEngine, citus_config: dict[str, Any], tmp_path: Path
+) -> None:
+    write_app(tmp_path)
+    out = piccolo(tmp_path, citus_config, "migrations", "new", APP, "--auto")
+    files = _migrations(tmp_path)
+    assert len(files) == 2, out
+    assert "PGEXT_CITUS_STATE" in files[1].read_text()
+
+    piccolo(tmp_path, citus_config, "migrations", "forwards", APP)
+    state = await _server_state(clean)
+    assert state["kinds"] == {"cm_country": "n", "cm_shop": "h", "cm_sale": "h"}
+    assert state["colocated"]
+    assert ("cm_shop", "PRIMARY KEY (tenant, id)") in state["keys"]
+    assert (
+        "cm_shop",
+        "FOREIGN KEY (country) REFERENCES cm_country(id) ON UPDATE CASCADE "
+        "ON DELETE CASCADE",
+    ) in state["keys"]
+    out = piccolo(tmp_path, citus_config, "migrations", "new", APP, "--auto")
+    assert "No changes detected" in out
+
+    async with clean.connection() as connection:
+        await connection.execute("INSERT INTO cm_country (name) VALUES ('NL')")
+        await connection.execute(
+            "INSERT INTO cm_shop (tenant, name, country) "
+            "SELECT g, 's' || g, 1 FROM generate_series(1, 20) g"
+        )
+
+    # Backwards one step: local tables again, with their one-column keys,
+    # foreign keys and rows.
+    piccolo(tmp_path, citus_config, "migrations", "backwards", APP, "--auto_agree")
+    state = await _server_state(clean)
+    assert state["kinds"] == {}
+    assert ("cm_shop", "PRIMARY KEY (id)") in state["keys"]
+    assert any(t == "cm_shop" and d.startswith("FOREIGN KEY") for t, d in state["keys"])
+    async with clean.connection() as connection:
+        assert await connection.fetchval("SELECT count(*) FROM cm_shop") == 20
+
+    # Forwards again: the existing rows are distributed, not lost.
+    piccolo(tmp_path, citus_config, "migrations", "forwards", APP)
+    state = await _server_state(clean)
+    assert state["kinds"]["cm_shop"] == "h"
+    async with clean.connection() as connection:
+        assert await connection.fetchval("SELECT count(*) FROM cm_shop") == 20
+    piccolo(
+        tmp_path,
+        citus_config,
+        "migrations",
+        "backwards",
+        APP,
+        "--migration_id=all",
+        "--auto_agree",
+    )
+    async with clean.connection() as connection:
+        assert await connection.fetchval("SELECT to_regclass('cm_shop')") is None
+
+
+class CtExisting(Table):
+    tenant = Integer(null=False)
+    name = Varchar()
+
+
+async def test_existing_rows_are_distributed_and_dropped_locally(
+    citus: PgextEngine,
+) -> None:
+    table = pgcitus.distributed("tenant")(CtExisting)
+    await recreate_tables(citus, table)
+    await table.insert(*[table(tenant=i % 5, name=str(i)) for i in range(50)])
+    await pgcitus.setup(table, engine=citus)
+    assert await table.count() == 50
+    # Citus reads the shards; the coordinator's shell table kept no copy.
+    rows = await citus.execute_in_new_connection(
+        "SELECT pg_relation_size('ct_existing'::regclass) AS size"
+    )
+    assert rows[0]["size"] == 0
+    await pgcitus.teardown(table, engine=citus)
+    assert await table.count() == 50
+    assert not await pgcitus.is_citus_table(table)
