@@ -13,14 +13,13 @@ import contextlib
 import datetime
 import inspect
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import BaseModel
 
-from pgext.pubsub import envelope, publishing
+from pgext.pubsub import publishing
 from pgext.pubsub.channel import Channel
 from pgext.pubsub.durable import Follower
 from pgext.pubsub.errors import (
@@ -30,6 +29,7 @@ from pgext.pubsub.errors import (
     SchemaMissing,
     SubscriptionClosed,
 )
+from pgext.pubsub.inbound import Inbound
 from pgext.pubsub.listener import Listener, set_keepalive
 from pgext.pubsub.mailbox import Overflow
 from pgext.pubsub.messages import BadMessage, Gap, Message
@@ -42,7 +42,6 @@ from pgext.pubsub.outbox import (
     UNNUMBERED_SQL,
     OutboxRow,
     Relay,
-    parse_wake,
     read_outbox,
 )
 from pgext.pubsub.readpool import ReadPool, consume_result
@@ -108,9 +107,14 @@ class Hub:
         self.query_timeout = query_timeout
         self.poll_interval = poll_interval
         self.batch = batch
+        self._routes: dict[str, list[Subscription[Any]]] = {}
+        self._durable: list[Subscription[Any]] = []
+        self._inbound = Inbound(
+            self._routes, self._durable, self._fetch_spill, self._spawn
+        )
         self.listener = Listener(
             engine.get_new_connection,
-            self._on_notification,
+            self._inbound.receive,
             self._on_reconnect,
             check_interval=check_interval,
             reconnect_delay=reconnect_delay,
@@ -124,9 +128,6 @@ class Hub:
             poll_interval=poll_interval,
             timeout=query_timeout,
         )
-        self._routes: dict[str, list[Subscription[Any]]] = {}
-        self._durable: list[Subscription[Any]] = []
-        self._pending_spills: dict[str, deque[tuple[str, int]]] = {}
         self.reads = ReadPool(self._connect_with_keepalive, query_timeout)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._switchboard = _HubSwitchboard(self)
@@ -411,78 +412,6 @@ class Hub:
                 self._routes.pop(name, None)
                 if not self._closed:
                     await self.listener.unlisten(name)
-
-    # -- plain delivery (on the listener's reader: never awaits) --
-
-    def _on_notification(self, channel: str, payload: str, pid: int) -> None:
-        if channel == WAKE_CHANNEL:
-            wake = parse_wake(payload)
-            for subscription in self._durable:
-                subscription.push(wake)
-            return
-        subs = self._routes.get(channel)
-        if not subs:
-            return
-        pending = self._pending_spills.get(channel)
-        if pending is not None:
-            # A spilled payload ahead of this one is being fetched: queue
-            # behind it so the channel's order is kept.
-            pending.append((payload, pid))
-            return
-        self._dispatch(channel, payload, pid, subs)
-
-    def _dispatch(
-        self, channel: str, payload: str, pid: int, subs: list[Subscription[Any]]
-    ) -> None:
-        try:
-            decoded = envelope.unwrap(payload)
-        except (ValueError, TypeError) as error:
-            for subscription in subs:
-                subscription.invalid_now(channel, payload, f"not JSON: {error}")
-            return
-        if decoded.spill_id is not None:
-            self._pending_spills[channel] = deque([(payload, pid)])
-            self._spawn(self._resolve_spills(channel), "pgext-pubsub-spill")
-            return
-        for subscription in subs:
-            subscription.deliver(
-                channel,
-                decoded.data,
-                payload,
-                published_at=decoded.published_at,
-                sender_pid=pid,
-                text=decoded.text,
-            )
-
-    async def _resolve_spills(self, channel: str) -> None:
-        queue = self._pending_spills[channel]
-        try:
-            while queue:
-                payload, pid = queue[0]
-                subs = self._routes.get(channel, [])
-                decoded = envelope.unwrap(payload)  # it parsed once already
-                if decoded.spill_id is None:
-                    queue.popleft()
-                    self._dispatch(channel, payload, pid, subs)
-                    continue
-                body = await self._fetch_spill(decoded.spill_id)
-                queue.popleft()
-                for subscription in subs:
-                    if body is None:
-                        subscription.invalid_now(
-                            channel, payload, "spilled payload no longer exists"
-                        )
-                        continue
-                    subscription.deliver(
-                        channel,
-                        None,
-                        body,
-                        published_at=decoded.published_at,
-                        sender_pid=pid,
-                        text=body,
-                    )
-        finally:
-            self._pending_spills.pop(channel, None)
 
     async def _fetch_spill(self, spill_id: int) -> str | None:
         delay = 0.05

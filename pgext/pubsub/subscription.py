@@ -12,6 +12,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from pgext.pubsub import envelope
 from pgext.pubsub.channel import Channel
 from pgext.pubsub.errors import SubscriptionClosed
 from pgext.pubsub.mailbox import Mailbox, Overflow
@@ -131,7 +132,12 @@ class Subscription(Generic[T]):
             except SubscriptionClosed:
                 raise StopAsyncIteration from None
         try:
-            return await self.mailbox.get()
+            # Straight from the queue when it has something: a burst is
+            # read without one more coroutine per event.
+            event = self.mailbox.get_nowait()
+            if event is None:
+                event = await self.mailbox.get()
+            return event
         except SubscriptionClosed:
             raise StopAsyncIteration from None
 
@@ -159,6 +165,42 @@ class Subscription(Generic[T]):
         event = self.decode(channel, data, raw, id, published_at, sender_pid, text)
         if event is not None:
             self.mailbox.put(event, unkeyed=isinstance(event, BadMessage))
+
+    def deliver_many(self, channel: str, notes: list[str], pids: list[int]) -> None:
+        """Plain mode: validate a burst of notification texts of one channel
+        (in one pydantic call) and queue the events in order, waking the
+        consumer once.  Anything but a valid pgext envelope (another
+        writer's JSON, bad input) goes through :meth:`deliver`'s checks."""
+        spec = self.by_name.get(channel)
+        if spec is None:
+            return
+        events: list[Message[T] | Gap | BadMessage] = []
+        append = events.append
+        for note, pid, item in zip(notes, pids, spec.decode_notes(notes), strict=True):
+            if type(item) is dict:
+                append(Message(channel, item["d"], None, item["ts"], pid))
+                continue
+            event = self._decode_note(channel, note, pid)
+            if event is not None:
+                append(event)
+        self.mailbox.put_many(events, unkeyed=BadMessage)
+
+    def _decode_note(
+        self, channel: str, note: str, pid: int
+    ) -> Message[T] | BadMessage | None:
+        try:
+            decoded = envelope.unwrap(note)
+        except (ValueError, TypeError) as error:
+            return self.invalid(channel, note, f"not JSON: {error}")
+        return self.decode(
+            channel,
+            decoded.data,
+            note,
+            None,
+            decoded.published_at,
+            pid,
+            decoded.text,
+        )
 
     def decode(
         self,
