@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 # The last commit before burst-wise delivery.
 BEFORE_REF = os.environ.get(
-    "PGEXT_BENCH_BEFORE", "1316dffd5b2a7ae3bcf0d2b90b4d7c51542c58d4"
+    "PGEXT_BENCH_BEFORE", "1316dff8edff4310f40edc3e2be8364b228a9fac"
 )
 RAW = "raw asyncpg add_listener"
 BROADCASTER = "broadcaster"

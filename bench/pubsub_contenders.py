@@ -59,6 +59,8 @@ class Counter:
         self.got = 0
         self.latencies: list[float] = []
         self.done: asyncio.Event = asyncio.Event()
+        # What the contender must keep alive (connections, tasks).
+        self.keep: list[Any] = []
 
     def expect(self, count: int) -> None:
         self.target, self.got = count, 0
@@ -82,6 +84,7 @@ async def _raw(dsn: str, channel: str, counter: Counter) -> Callable[[], int]:
         counter.seen(json.loads(text)["ts"])
 
     await conn.add_listener(channel, callback)
+    counter.keep.append(conn)
     return lambda: 0
 
 
@@ -99,7 +102,7 @@ async def _broadcaster(dsn: str, channel: str, counter: Counter) -> Callable[[],
                 if event is not None:
                     counter.seen(json.loads(event.message)["ts"])
 
-    asyncio.get_running_loop().create_task(consume())
+    counter.keep += [broadcast, asyncio.get_running_loop().create_task(consume())]
     await subscribed.wait()
     return lambda: 0
 
@@ -122,13 +125,14 @@ async def _asyncpg_listen(
             counter.seen(json.loads(note.payload)["ts"])
 
     listener = asyncpg_listen.NotificationListener(connect)
-    asyncio.get_running_loop().create_task(
+    task = asyncio.get_running_loop().create_task(
         listener.run(
             {channel: handle},
             policy=asyncpg_listen.ListenPolicy.ALL,
             notification_timeout=asyncpg_listen.NO_TIMEOUT,
         )
     )
+    counter.keep += [listener, task]
     await connected.wait()
     return lambda: 0
 
@@ -147,7 +151,7 @@ async def _pgext(dsn: str, channel: str, counter: Counter) -> Callable[[], int]:
             if isinstance(event, Message):
                 counter.seen(event.data.ts)
 
-    asyncio.get_running_loop().create_task(consume())
+    counter.keep += [hub, asyncio.get_running_loop().create_task(consume())]
     return lambda: int(sub.stats()["dropped"])
 
 
@@ -214,7 +218,9 @@ class _Send:
                 body = Probe(n=k, ts=now, pad=_pad(k, now))
                 await self.hub.publish(self.typed, body, connection=conn)
                 continue
-            texts = [payload(k, now) for _ in range(self.per)]
+            # Distinct texts: NOTIFY folds identical ones of a transaction.
+            first = k * self.per
+            texts = [payload(first + i, now) for i in range(self.per)]
             if self.style == "envelope":
                 texts = [envelope.wrap(text, now) for text in texts]
             if self.per == 1:
