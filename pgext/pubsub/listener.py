@@ -84,6 +84,7 @@ class Listener:
         self._connect = connect
         self._on_notifications = on_notifications
         self._burst: list[tuple[str, str, int]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._on_reconnect = on_reconnect
         self.check_interval = check_interval
         self.reconnect_delay = reconnect_delay
@@ -246,6 +247,7 @@ class Listener:
                 conn.terminate()
 
     async def _setup(self, conn: Any) -> None:
+        self._loop = asyncio.get_running_loop()
         self._lost.clear()
         if self.keepalive:
             set_keepalive(conn, self.check_interval)
@@ -334,7 +336,8 @@ class Listener:
         if len(burst) == 1:
             # Runs after the callbacks asyncpg has already queued for this
             # read (call_soon is first in, first out).
-            asyncio.get_running_loop().call_soon(self._flush)
+            assert self._loop is not None  # set with self._conn
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         burst, self._burst = self._burst, []
