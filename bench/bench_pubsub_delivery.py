@@ -62,8 +62,10 @@ class Child:
 
     async def start(self) -> Child:
         env = dict(os.environ)
-        if self.pythonpath:
-            env["PYTHONPATH"] = os.pathsep.join([self.pythonpath, str(ROOT)])
+        # ``python -m`` puts the working directory first on sys.path: the
+        # "before" tree's pgext shadows the current one from there, while
+        # bench/ still comes from the current tree.
+        env["PYTHONPATH"] = str(ROOT)
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -71,7 +73,7 @@ class Child:
             *self.args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
+            cwd=self.pythonpath or ROOT,
             env=env,
         )
         return self
@@ -113,7 +115,10 @@ class Contender:
     async def start(self, dsn: str) -> None:
         args = ["listen", self.kind, dsn, self.channel]
         self.child = await Child(args, self.pythonpath).start()
-        assert (await self.child.hear(60)) == ["ready"]
+        ready, source = await self.child.hear(60)
+        tree = Path(self.pythonpath or ROOT).resolve()
+        if ready != "ready" or Path(source).resolve() != tree / "pgext":
+            raise RuntimeError(f"{self.name}: pgext imported from {source}")
 
     def note(self) -> str:
         rounds = self.rounds

@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -174,7 +175,9 @@ async def _lines() -> asyncio.StreamReader:
 async def listen_main(kind: str, dsn: str, channel: str) -> None:
     counter = Counter()
     dropped = await STARTERS[kind](dsn, channel, counter)
-    print("ready", flush=True)
+    import pgext  # which tree: the bench checks "before" is the old one
+
+    print("ready", Path(pgext.__file__).parent, flush=True)
     reader = await _lines()
     while line := await reader.readline():
         counter.expect(int(line.split()[1]))

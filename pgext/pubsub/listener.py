@@ -42,6 +42,9 @@ Connect = Callable[[], Awaitable[Any]]
 OnNotifications = Callable[[list[tuple[str, str, int]]], None]
 OnReconnect = Callable[[float, float, str], None]
 
+# Notifications handed on per call at most (see _flush).
+_CHUNK = 256
+
 _CHECK_SQL = (
     "SELECT pg_notify($1, $2), array(SELECT pg_listening_channels()) AS listening"
 )
@@ -84,6 +87,7 @@ class Listener:
         self._connect = connect
         self._on_notifications = on_notifications
         self._burst: list[tuple[str, str, int]] = []
+        self._taken = 0  # of _burst, already handed on
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_reconnect = on_reconnect
         self.check_interval = check_interval
@@ -340,9 +344,24 @@ class Listener:
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        burst, self._burst = self._burst, []
+        burst, start = self._burst, self._taken
+        end = start + _CHUNK
+        more = end < len(burst)
+        if more:
+            # Hand on a chunk and let consumers run before the next one: a
+            # long backlog handed on whole keeps thousands of events alive
+            # at once, which costs more (allocator, collector) than it saves.
+            self._taken = end
+            burst = burst[start:end]
+        else:
+            self._burst, self._taken = [], 0
+            if start:
+                burst = burst[start:]
         self._last_heard = time.monotonic()
         try:
             self._on_notifications(burst)
         except Exception:
             logger.exception("pgext pub/sub: dispatch failed")
+        if more:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
