@@ -80,3 +80,13 @@ async def test_put_many_applies_each_overflow_policy() -> None:
     strict.put_many([1, 2, 3])
     with pytest.raises(SubscriberTooSlow):
         strict.get_nowait()
+
+
+def test_burst_messages_equal_ordinary_ones() -> None:
+    from pgext.pubsub.subscription import _make_message
+
+    made = _make_message("c", Note(n=1), 2.5, 7)
+    assert made == Message("c", Note(n=1), None, 2.5, 7)
+    assert repr(made) == repr(Message("c", Note(n=1), None, 2.5, 7))
+    with pytest.raises(AttributeError):
+        made.id = 3  # type: ignore[misc]
