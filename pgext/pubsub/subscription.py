@@ -39,8 +39,10 @@ class Switchboard(Protocol):
     async def detach(self, subscription: Subscription[Any]) -> None: ...
 
 
-def _message_maker() -> Callable[[str, Any, float | None, int], Message[Any]]:
-    """``Message(channel, data, None, published_at, sender_pid)`` at a third
+def _message_maker() -> Callable[
+    [str, Any, int | None, float | None, int | None], Message[Any]
+]:
+    """``Message(channel, data, id, published_at, sender_pid)`` at a third
     of the cost: a frozen dataclass's ``__init__`` goes through
     ``object.__setattr__`` per field, which is most of a burst's per-message
     Python time.  Sets the same slots, so the result is the same Message."""
@@ -50,11 +52,13 @@ def _message_maker() -> Callable[[str, Any, float | None, int], Message[Any]]:
         for name in ("channel", "data", "id", "published_at", "sender_pid")
     )
 
-    def make(name: str, value: Any, at: float | None, pid: int) -> Message[Any]:
+    def make(
+        name: str, value: Any, id: int | None, at: float | None, pid: int | None
+    ) -> Message[Any]:
         message: Message[Any] = new(Message)
         channel(message, name)
         data(message, value)
-        id_(message, None)
+        id_(message, id)
         published_at(message, at)
         sender_pid(message, pid)
         return message
@@ -211,7 +215,7 @@ class Subscription(Generic[T]):
         append = events.append
         for note, pid, item in zip(notes, pids, spec.decode_notes(notes), strict=True):
             if type(item) is dict:
-                append(_make_message(channel, item["d"], item["ts"], pid))
+                append(_make_message(channel, item["d"], None, item["ts"], pid))
                 continue
             event = self._decode_note(channel, note, pid)
             if event is not None:
@@ -253,7 +257,7 @@ class Subscription(Generic[T]):
             value = spec.decode(data) if text is None else spec.decode_json(text)
         except Exception as error:
             return self.invalid(channel, raw, f"does not match model: {error}", id)
-        return Message(channel, value, id, published_at, sender_pid)
+        return _make_message(channel, value, id, published_at, sender_pid)
 
     def invalid(
         self, channel: str, raw: str, error: str, id: int | None = None

@@ -85,7 +85,7 @@ async def test_put_many_applies_each_overflow_policy() -> None:
 def test_burst_messages_equal_ordinary_ones() -> None:
     from pgext.pubsub.subscription import _make_message
 
-    made = _make_message("c", Note(n=1), 2.5, 7)
+    made = _make_message("c", Note(n=1), None, 2.5, 7)
     assert made == Message("c", Note(n=1), None, 2.5, 7)
     assert repr(made) == repr(Message("c", Note(n=1), None, 2.5, 7))
     with pytest.raises(AttributeError):
