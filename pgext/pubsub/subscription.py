@@ -204,13 +204,6 @@ class Subscription(Generic[T]):
         spec = self.by_name.get(channel)
         if spec is None:
             return
-        if len(notes) == 1:
-            # A burst of one: the batch validator's list costs more than
-            # it saves.
-            event = self._decode_note(channel, notes[0], pids[0])
-            if event is not None:
-                self.mailbox.put(event, unkeyed=isinstance(event, BadMessage))
-            return
         events: list[Message[T] | Gap | BadMessage] = []
         append = events.append
         for note, pid, item in zip(notes, pids, spec.decode_notes(notes), strict=True):
