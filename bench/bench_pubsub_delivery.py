@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -277,6 +278,16 @@ async def run(ctx: BenchContext) -> list[JobResult]:
     if config is None:
         return []
     before = _extract_before()
+    try:
+        return await _jobs(ctx, config, before)
+    finally:
+        if before:
+            shutil.rmtree(before, ignore_errors=True)
+
+
+async def _jobs(
+    ctx: BenchContext, config: dict[str, Any], before: str | None
+) -> list[JobResult]:
     started = time.monotonic()
     results = [
         await _job(
