@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    Field,
+    Json,
+    StrictFloat,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import PydanticSerializationError
+from typing_extensions import TypedDict
 
 from pgext.identifiers import MAX_IDENTIFIER_BYTES
 from pgext.pubsub.errors import InvalidChannel, InvalidPayload
@@ -69,6 +77,7 @@ class Channel(Generic[T]):
     model: type[T]
     durable: bool = False
     _adapter: TypeAdapter[T] = field(init=False, repr=False)
+    _batch: TypeAdapter[list[Any]] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         validate_channel_name(self.name)
@@ -120,3 +129,37 @@ class Channel(Generic[T]):
     def decode_json(self, text: str) -> T:
         """Validate received JSON text (raises pydantic's ValidationError)."""
         return self._adapter.validate_json(text)
+
+    def decode_notes(self, notes: list[str]) -> list[Any]:
+        """Validate many notification texts in one pydantic call.
+
+        Each element of the result is either a dict ``{"ts": float, "d":
+        model}`` for a pgext envelope whose payload validated, or the note
+        itself (a ``str``) when it is anything else: another writer's JSON,
+        a spill reference, malformed or invalid text.  The caller takes
+        those the slow way, one by one, so its error reporting is unchanged.
+
+        Each note is parsed on its own (a list of ``Json`` strings, never
+        the notes spliced into one JSON array), so no note's text can
+        change where another begins or ends.
+        """
+        batch = self._batch
+        if batch is None:
+            batch = _batch_adapter(self.model)
+            object.__setattr__(self, "_batch", batch)
+        return batch.validate_python(notes)
+
+
+def _batch_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    # Functional form: the payload model is only known at run time.
+    envelope = TypedDict(  # type: ignore[name-match]  # noqa: UP013
+        "PgextEnvelope",
+        {"pgext": Literal[1], "ts": StrictFloat, "d": model},  # type: ignore[valid-type]
+    )
+    # left_to_right: try the envelope first; a str input always also
+    # matches ``str``, which hands the note back untouched.
+    item = Annotated[
+        Json[envelope] | str,
+        Field(union_mode="left_to_right"),
+    ]
+    return TypeAdapter(list[item])

@@ -14,23 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import BaseModel
 
-from pgext.pubsub import envelope
 from pgext.pubsub.durable import Follower
 from pgext.pubsub.errors import (
     CONNECTION_FAILURES,
     SchemaMissing,
 )
+from pgext.pubsub.inbound import Inbound
 from pgext.pubsub.listener import Listener, set_keepalive
 from pgext.pubsub.maintenance import OutboxMaintenance
 from pgext.pubsub.messages import BadMessage, Gap, Message
-from pgext.pubsub.outbox import HEAD_SQL, OutboxRow, Relay, parse_wake, read_outbox
+from pgext.pubsub.outbox import HEAD_SQL, OutboxRow, Relay, read_outbox
 from pgext.pubsub.publisher import Publishing
 from pgext.pubsub.readpool import ReadPool, SendPool, consume_result
 from pgext.pubsub.schema import WAKE_CHANNEL
@@ -95,9 +94,14 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
         self.query_timeout = query_timeout
         self.poll_interval = poll_interval
         self.batch = batch
+        self._routes: dict[str, list[Subscription[Any]]] = {}
+        self._durable: list[Subscription[Any]] = []
+        self._inbound = Inbound(
+            self._routes, self._durable, self._fetch_spill, self._spawn
+        )
         self.listener = Listener(
             engine.get_new_connection,
-            self._on_notification,
+            self._inbound.receive,
             self._on_reconnect,
             check_interval=check_interval,
             reconnect_delay=reconnect_delay,
@@ -111,9 +115,6 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
             poll_interval=poll_interval,
             timeout=query_timeout,
         )
-        self._routes: dict[str, list[Subscription[Any]]] = {}
-        self._durable: list[Subscription[Any]] = []
-        self._pending_spills: dict[str, deque[tuple[str, int]]] = {}
         # pgext's reads and publishes leave no session state behind, so
         # neither pool pays asyncpg's reset round trip per release.
         self.reads = ReadPool(
@@ -263,78 +264,6 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
                 self._routes.pop(name, None)
                 if not self._closed:
                     await self.listener.unlisten(name)
-
-    # -- plain delivery (on the listener's reader: never awaits) --
-
-    def _on_notification(self, channel: str, payload: str, pid: int) -> None:
-        if channel == WAKE_CHANNEL:
-            wake = parse_wake(payload)
-            for subscription in self._durable:
-                subscription.push(wake)
-            return
-        subs = self._routes.get(channel)
-        if not subs:
-            return
-        pending = self._pending_spills.get(channel)
-        if pending is not None:
-            # A spilled payload ahead of this one is being fetched: queue
-            # behind it so the channel's order is kept.
-            pending.append((payload, pid))
-            return
-        self._dispatch(channel, payload, pid, subs)
-
-    def _dispatch(
-        self, channel: str, payload: str, pid: int, subs: list[Subscription[Any]]
-    ) -> None:
-        try:
-            decoded = envelope.unwrap(payload)
-        except (ValueError, TypeError) as error:
-            for subscription in subs:
-                subscription.invalid_now(channel, payload, f"not JSON: {error}")
-            return
-        if decoded.spill_id is not None:
-            self._pending_spills[channel] = deque([(payload, pid)])
-            self._spawn(self._resolve_spills(channel), "pgext-pubsub-spill")
-            return
-        for subscription in subs:
-            subscription.deliver(
-                channel,
-                decoded.data,
-                payload,
-                published_at=decoded.published_at,
-                sender_pid=pid,
-                text=decoded.text,
-            )
-
-    async def _resolve_spills(self, channel: str) -> None:
-        queue = self._pending_spills[channel]
-        try:
-            while queue:
-                payload, pid = queue[0]
-                subs = self._routes.get(channel, [])
-                decoded = envelope.unwrap(payload)  # it parsed once already
-                if decoded.spill_id is None:
-                    queue.popleft()
-                    self._dispatch(channel, payload, pid, subs)
-                    continue
-                body = await self._fetch_spill(decoded.spill_id)
-                queue.popleft()
-                for subscription in subs:
-                    if body is None:
-                        subscription.invalid_now(
-                            channel, payload, "spilled payload no longer exists"
-                        )
-                        continue
-                    subscription.deliver(
-                        channel,
-                        None,
-                        body,
-                        published_at=decoded.published_at,
-                        sender_pid=pid,
-                        text=body,
-                    )
-        finally:
-            self._pending_spills.pop(channel, None)
 
     async def _fetch_spill(self, spill_id: int) -> str | None:
         delay = 0.05

@@ -14,6 +14,10 @@ alive by a supervisor task:
   that stops answering is therefore caught within 1.5 intervals;
 * TCP keepalive on the socket (asyncpg has no option for it), and asyncpg's
   termination callback for connections the server closes.
+
+Notifications are handed on in bursts: asyncpg schedules one callback per
+notification of a read; the first of them schedules a flush, which runs
+after all of that read's callbacks and passes the whole burst on at once.
 """
 
 from __future__ import annotations
@@ -34,8 +38,12 @@ from pgext.pubsub.channel import validate_channel_name
 logger = logging.getLogger("pgext.pubsub.listener")
 
 Connect = Callable[[], Awaitable[Any]]
-OnNotification = Callable[[str, str, int], None]
+# A burst of (channel, payload, sender pid), in arrival order.
+OnNotifications = Callable[[list[tuple[str, str, int]]], None]
 OnReconnect = Callable[[float, float, str], None]
+
+# Notifications handed on per call at most (see _flush).
+_CHUNK = 256
 
 _CHECK_SQL = (
     "SELECT pg_notify($1, $2), array(SELECT pg_listening_channels()) AS listening"
@@ -67,7 +75,7 @@ class Listener:
     def __init__(
         self,
         connect: Connect,
-        on_notification: OnNotification,
+        on_notifications: OnNotifications,
         on_reconnect: OnReconnect,
         *,
         check_interval: float = 5.0,
@@ -77,7 +85,10 @@ class Listener:
         on_lost: Callable[[str], None] | None = None,
     ) -> None:
         self._connect = connect
-        self._on_notification = on_notification
+        self._on_notifications = on_notifications
+        self._burst: list[tuple[str, str, int]] = []
+        self._taken = 0  # of _burst, already handed on
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._on_reconnect = on_reconnect
         self.check_interval = check_interval
         self.reconnect_delay = reconnect_delay
@@ -240,6 +251,7 @@ class Listener:
                 conn.terminate()
 
     async def _setup(self, conn: Any) -> None:
+        self._loop = asyncio.get_running_loop()
         self._lost.clear()
         if self.keepalive:
             set_keepalive(conn, self.check_interval)
@@ -323,8 +335,33 @@ class Listener:
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         if conn is not self._conn:
             return
+        burst = self._burst
+        burst.append((channel, payload, pid))
+        if len(burst) == 1:
+            # Runs after the callbacks asyncpg has already queued for this
+            # read (call_soon is first in, first out).
+            assert self._loop is not None  # set with self._conn
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        burst, start = self._burst, self._taken
+        end = start + _CHUNK
+        more = end < len(burst)
+        if more:
+            # Hand on a chunk and let consumers run before the next one: a
+            # long backlog handed on whole keeps thousands of events alive
+            # at once, which costs more (allocator, collector) than it saves.
+            self._taken = end
+            burst = burst[start:end]
+        else:
+            self._burst, self._taken = [], 0
+            if start:
+                burst = burst[start:]
         self._last_heard = time.monotonic()
         try:
-            self._on_notification(channel, payload, pid)
+            self._on_notifications(burst)
         except Exception:
-            logger.exception("pgext pub/sub: dispatch failed on %r", channel)
+            logger.exception("pgext pub/sub: dispatch failed")
+        if more:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)

@@ -74,6 +74,28 @@ class Mailbox(Generic[Item]):
         ``unkeyed`` items (gap events) are never coalesced with others."""
         if self._error is not None:
             return
+        self._put(item, unkeyed)
+        self._wake()
+
+    def put_many(self, items: list[Item], unkeyed: type | None = None) -> None:
+        """``put`` each of ``items`` in order, waking the reader once.
+        Items that are instances of ``unkeyed`` are put unkeyed."""
+        if self._error is not None or not items:
+            return
+        room = self.maxsize - len(self._items)
+        if not self._keyed and len(items) <= room:
+            # The common case: everything fits, no policy to apply.
+            self._items.extend(items)
+            if room == len(items):
+                self._space.clear()
+        else:
+            for item in items:
+                if self._error is not None:
+                    break
+                self._put(item, unkeyed is not None and isinstance(item, unkeyed))
+        self._wake()
+
+    def _put(self, item: Item, unkeyed: bool) -> None:
         if self._keyed:
             if unkeyed or self.key is None:
                 self._unique += 1
@@ -103,7 +125,6 @@ class Mailbox(Generic[Item]):
             self._items.append(item)
         if len(self) >= self.maxsize:
             self._space.clear()
-        self._wake()
 
     async def put_wait(self, item: Item) -> None:
         """Queue ``item``, waiting for room instead of dropping."""
