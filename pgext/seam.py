@@ -116,12 +116,22 @@ _WHERE_HOOK = "pgext_where_value"
 
 
 def _value_hook_wrapper(original: Any, hook_name: str) -> Any:
+    # Every bound value passes here: the hook is looked up once per column
+    # class (a failed getattr on the instance costs an AttributeError each).
+    hooks: dict[type, Any] = {}
+
     def convert_to_sql_value(value: Any, column: Column) -> Any:
-        hook = getattr(column, hook_name, None)
+        kind = type(column)
+        try:
+            hook = hooks[kind]
+        except KeyError:
+            hook = hooks.setdefault(kind, getattr(kind, hook_name, None))
         if hook is not None:
             if isinstance(value, list):
-                return [original(value=hook(item), column=column) for item in value]
-            value = hook(value)
+                return [
+                    original(value=hook(column, item), column=column) for item in value
+                ]
+            value = hook(column, value)
         return original(value=value, column=column)
 
     convert_to_sql_value.__pgext_original__ = original  # type: ignore[attr-defined]
@@ -258,6 +268,18 @@ def install_select_rewrite(hook: Any) -> None:
         return getter(self)
 
     _wrap_property(Select, "default_querystrings", default_querystrings)
+
+
+def select_leading_order(select: Any) -> Any:
+    """The first expression of a limited ``select``'s ORDER BY, or None
+    (no limit, no order): the cheap look every select gets before a hook
+    reads :func:`select_parts`."""
+    if select.limit_delegate._limit is None:
+        return None
+    items = select.order_by_delegate._order_by.order_by_items
+    if not items or not items[0].columns:
+        return None
+    return items[0].columns[0]
 
 
 @dataclass(frozen=True)

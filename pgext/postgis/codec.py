@@ -182,4 +182,4 @@ def install() -> None:
     :mod:`pgext.postgis`; idempotent)."""
     for name in SPATIAL_TYPES:
         register_codec(TypeCodec(name, encode, EWKB, "binary"))
-    register_column_hook(decode_columns)
+    register_column_hook(decode_columns, placeholders=(EWKB,))
