@@ -179,12 +179,30 @@ def _wrap_property(owner: type, name: str, wrapper: Any) -> None:
         setattr(owner, name, property(wrapper))
 
 
+#
+# The same wrapper first runs the registered insert hooks: ``hook(table,
+# rows) -> (undo callable) | None`` sees all of an INSERT's row objects
+# before Piccolo builds their values one by one, so it can prepare a whole
+# column at once (pgext.postgis checks and encodes every geometry of the
+# INSERT in a few vectorised shapely calls); ``undo`` runs once the values are
+# built.
+
+_INSERT_HOOKS: list[Any] = []
+
+
+def install_insert_hook(hook: Any) -> None:
+    """Register ``hook(table, rows)`` (idempotent)."""
+    if hook not in _INSERT_HOOKS:
+        _INSERT_HOOKS.append(hook)
+    _install_insert_row_numbers()
+
+
 def _install_insert_row_numbers() -> None:
     from piccolo.query.methods.insert import Insert
 
     getter = _getter(Insert, "default_querystrings")
 
-    def default_querystrings(self: Any) -> Any:
+    def build(self: Any) -> Any:
         try:
             return getter(self)
         except Exception as error:
@@ -197,7 +215,27 @@ def _install_insert_row_numbers() -> None:
                     raise found.for_row(position) from None
             raise
 
+    def default_querystrings(self: Any) -> Any:
+        if not _INSERT_HOOKS:
+            return build(self)
+        undo = []
+        try:
+            for hook in _INSERT_HOOKS:
+                done = hook(self.table, self.add_delegate._add)
+                if done is not None:
+                    undo.append(done)
+            return build(self)
+        finally:
+            for done in reversed(undo):
+                done()
+
     _wrap_property(Insert, "default_querystrings", default_querystrings)
+
+
+def column_attribute(column: Column) -> str:
+    """``Column._meta.name``: the attribute holding the column's value on a
+    row object (may differ from the SQL name)."""
+    return str(column._meta.name)
 
 
 # ``MigrationManager._run_alter_columns`` acts only on the parameters Piccolo

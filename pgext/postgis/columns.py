@@ -42,6 +42,7 @@ from pgext.postgis.values import (
     parse_geometry,
     to_geometry,
 )
+from pgext.postgis.writes import encode_value
 
 if TYPE_CHECKING:
     from piccolo.table import Table
@@ -131,12 +132,13 @@ class SpatialColumn(SpatialQueries, Column):
         return to_geometry(value, self.spec, self._name_for_errors())
 
     def pgext_write_value(self, value: Any) -> Any:
-        """Hook for INSERT/UPDATE values (see :mod:`pgext.seam`).  Piccolo
+        """Hook for INSERT/UPDATE values (see :mod:`pgext.seam`): the value
+        checked and encoded as EWKB (:mod:`pgext.postgis.writes`).  Piccolo
         expressions (``QueryString``) pass through untouched."""
         if value is None or _is_sql_expression(value):
             return value
         self._require_codec_engine()
-        return self.to_geometry(value)
+        return encode_value(self, value)
 
     def _require_codec_engine(self) -> None:
         # Without PgextEngine's binary codec asyncpg cannot send a shapely
