@@ -56,12 +56,32 @@ EWKB = bytearray
 _EMPTY = b""
 
 
+# Query operands pgext has already checked, with their EWKB: a knn query binds
+# its operand four times, and each encode would parse and check it again.
+# Keyed by id(), the geometry kept beside its bytes so a reused id never
+# matches; the oldest entries go first.
+_CHECKED: dict[int, tuple[Any, bytes]] = {}
+_CHECKED_MAX = 256
+
+
+def encode_checked(geometry: BaseGeometry) -> bytes:
+    """EWKB of a geometry pgext has checked, remembered for :func:`encode`."""
+    data: bytes = shapely.to_wkb(geometry, include_srid=True, output_dimension=4)
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.pop(next(iter(_CHECKED), 0), None)
+    _CHECKED[id(geometry)] = (geometry, data)
+    return data
+
+
 def encode(value: Any) -> bytes:
     """Python value -> EWKB bytes (asyncpg binary encoder)."""
     if type(value) is bytes:
         return value
     if type(value) is EWKB:
         return bytes(value)
+    checked = _CHECKED.get(id(value))
+    if checked is not None and checked[0] is value:
+        return checked[1]
     geometry = parse_geometry(value)
     data: bytes = shapely.to_wkb(geometry, include_srid=True, output_dimension=4)
     return data
