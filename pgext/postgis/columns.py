@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, overload
 import shapely
 from piccolo.columns.base import Column
 from piccolo.columns.indexes import IndexMethod
+from piccolo.querystring import QueryString
 from shapely.geometry.base import BaseGeometry
 
 from pgext import seam
@@ -42,7 +43,7 @@ from pgext.postgis.values import (
     parse_geometry,
     to_geometry,
 )
-from pgext.postgis.writes import encode_value
+from pgext.postgis.writes import encode_value, prepared_value
 
 if TYPE_CHECKING:
     from piccolo.table import Table
@@ -137,6 +138,9 @@ class SpatialColumn(SpatialQueries, Column):
         expressions (``QueryString``) pass through untouched."""
         if value is None or _is_sql_expression(value):
             return value
+        ready = prepared_value(self, value)
+        if ready is not None:  # the INSERT's batch (its engine was checked)
+            return ready
         self._require_codec_engine()
         return encode_value(self, value)
 
@@ -204,8 +208,6 @@ class SpatialColumn(SpatialQueries, Column):
 
 
 def _is_sql_expression(value: Any) -> bool:
-    from piccolo.querystring import QueryString
-
     return isinstance(value, QueryString)
 
 

@@ -47,14 +47,22 @@ _PREPARED: ContextVar[Prepared | None] = ContextVar("pgext_prepared_ewkb", defau
 _MIN_BATCH = 8
 
 
-def encode_value(column: SpatialColumn, value: Any) -> bytes:
-    """``value`` checked against ``column`` and encoded as EWKB: from the
-    INSERT's prepared batch when there is one, else on its own."""
+def prepared_value(column: SpatialColumn, value: Any) -> bytes | None:
+    """The EWKB the running INSERT's batch made for ``value``, or None."""
     prepared = _PREPARED.get()
     if prepared is not None:
         hit = prepared.get((id(column), id(value)))
         if hit is not None and hit[0] is value:
             return hit[1]
+    return None
+
+
+def encode_value(column: SpatialColumn, value: Any) -> bytes:
+    """``value`` checked against ``column`` and encoded as EWKB: from the
+    INSERT's prepared batch when there is one, else on its own."""
+    ready = prepared_value(column, value)
+    if ready is not None:
+        return ready
     geometry = column.to_geometry(value)
     data: bytes = shapely.to_wkb(geometry, include_srid=True, output_dimension=4)
     return data
