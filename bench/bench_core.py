@@ -7,12 +7,17 @@ shows.
 PgextEngine runs as users run it: ``pgext.postgis`` imported (its codecs and
 result hooks registered), ``extensions=("postgis",)`` (codecs installed on
 the pool's connection) and capabilities detected.  Goal: >= 0.97x Piccolo's.
+
+A fourth contender, ``PgextEngine before #13``, is PgextEngine as it was
+before issue 13's fix (every result through the column hooks), so the run
+shows before and after side by side.  Both engines send the same statements
+per query (one execute, plus asyncpg's reset when the pool gets the
+connection back): counted with ``log_statement=all``, and held by
+``tests/test_engine.py``.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +29,23 @@ from piccolo.table import Table
 import pgext.postgis  # noqa: F401  (registers the codecs and hooks)
 from bench.runner import JobResult, compare
 from pgext import seam
-from pgext.engine import PgextEngine
+from pgext.engine import PgextEngine, _apply_hooks
 
 if TYPE_CHECKING:
     from bench.run import BenchContext
 
 Job = Callable[[], Awaitable[Any]]
+
+
+class EngineBefore13(PgextEngine):
+    """PgextEngine's result handling before issue 13: every result went
+    through the column hooks (transposed, scanned, rebuilt)."""
+
+    def transform_response_to_dicts(self, results: Any) -> list[dict[str, Any]]:
+        if not results:
+            return []
+        keys = list(results[0].keys())
+        return _apply_hooks(keys, list(zip(*results, strict=True)))
 
 
 class BenchCoreProbe(Table):
@@ -47,14 +63,19 @@ async def run(ctx: BenchContext) -> list[JobResult]:
     pool = await asyncpg.create_pool(**config, min_size=1, max_size=1)
     plain = PostgresEngine(config=config)
     pgext = PgextEngine(config=config, extensions=("postgis",))
+    before = EngineBefore13(config=config, extensions=("postgis",))
     await plain.start_connection_pool(min_size=1, max_size=1)
     await pgext.start_connection_pool(min_size=1, max_size=1)
+    await before.start_connection_pool(min_size=1, max_size=1)
     await pgext.capabilities()
+    await before.capabilities()
     # Without a pool Piccolo opens a connection per query: the engine's
     # per-connection set-up is then paid on every query.
     plain_unpooled = PostgresEngine(config=config)
     pgext_unpooled = PgextEngine(config=config, extensions=("postgis",))
+    before_unpooled = EngineBefore13(config=config, extensions=("postgis",))
     await pgext_unpooled.capabilities()
+    await before_unpooled.capabilities()
     seam.bind_engine(BenchCoreProbe, pgext)
     await BenchCoreProbe.alter().drop_table(if_exists=True)
     await BenchCoreProbe.create_table()
@@ -77,19 +98,6 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                 await connection.close()
 
         return job
-
-    cpu: dict[str, list[float]] = {}
-
-    def client_cpu(name: str, job: Job) -> Job:
-        """``job``, also recording this process's CPU time: the engine's
-        cost without the server's share and less of the machine's noise."""
-
-        async def timed() -> None:
-            started = time.process_time()
-            await job()
-            cpu.setdefault(name, []).append(time.process_time() - started)
-
-        return timed
 
     def through(
         engine: PostgresEngine, query: Callable[[], Any], count: int = queries
@@ -114,13 +122,14 @@ async def run(ctx: BenchContext) -> list[JobResult]:
 
     select_sql = f'SELECT "name" FROM "{table}" WHERE "id" = $1'
     pooled = f"{queries} trivial queries through a pool"
-    jobs: list[tuple[str, int, Job, Job, Job]] = [
+    jobs: list[tuple[str, int, Job, Job, Job, Job]] = [
         (
             f"{pooled}: select of one row",
             queries,
             raw(select_sql, 1),
             through(plain, piccolo_select),
             through(pgext, piccolo_select),
+            through(before, piccolo_select),
         ),
         (
             f"{pooled}: insert of one row",
@@ -133,6 +142,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
             ),
             through(plain, piccolo_insert),
             through(pgext, piccolo_insert),
+            through(before, piccolo_insert),
         ),
         (
             f"{pooled}: update of one row",
@@ -140,6 +150,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
             raw(f'UPDATE "{table}" SET "value" = "value" + 1 WHERE "id" = $1', 1),
             through(plain, piccolo_update),
             through(pgext, piccolo_update),
+            through(before, piccolo_update),
         ),
         (
             f"{connects} trivial queries without a pool (a connection each): "
@@ -148,20 +159,19 @@ async def run(ctx: BenchContext) -> list[JobResult]:
             raw_unpooled(select_sql, 1),
             through(plain_unpooled, piccolo_select, connects),
             through(pgext_unpooled, piccolo_select, connects),
+            through(before_unpooled, piccolo_select, connects),
         ),
     ]
     results: list[JobResult] = []
     try:
-        for title, count, raw_job, plain_job, pgext_job in jobs:
-            cpu.clear()
+        for title, count, raw_job, plain_job, pgext_job, before_job in jobs:
             result = await compare(
                 title,
                 {
-                    "raw asyncpg": client_cpu("raw asyncpg", raw_job),
-                    "piccolo PostgresEngine": client_cpu(
-                        "piccolo PostgresEngine", plain_job
-                    ),
-                    "pgext PgextEngine": client_cpu("pgext PgextEngine", pgext_job),
+                    "raw asyncpg": raw_job,
+                    "piccolo PostgresEngine": plain_job,
+                    "pgext PgextEngine": pgext_job,
+                    "pgext PgextEngine before #13": before_job,
                 },
                 baseline="raw asyncpg",
                 anchors=["piccolo PostgresEngine"],
@@ -171,19 +181,14 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                 repeat=ctx.size(15, 2),
                 rotate=True,
             )
-            # The warm-up round's CPU times are dropped like its wall times.
-            medians = {
-                name: statistics.median(values[-len(result.timings[0].seconds) :])
-                for name, values in cpu.items()
-            }
-            piccolo = medians["piccolo PostgresEngine"]
+            piccolo = result.timings[1].cpu_median or 0.0
             result.notes = (
                 "PgextEngine with pgext.postgis imported, extensions=('postgis',), "
                 "capabilities detected. Client CPU per query (median): "
                 + ", ".join(
-                    f"{name} {seconds / count * 1e6:.0f} us "
-                    f"({piccolo / seconds:.2f}x Piccolo's)"
-                    for name, seconds in medians.items()
+                    f"{timing.name} {(timing.cpu_median or 0) / count * 1e6:.0f} us "
+                    f"({piccolo / (timing.cpu_median or 1):.2f}x Piccolo's)"
+                    for timing in result.timings
                 )
                 + "."
             )
@@ -194,4 +199,5 @@ async def run(ctx: BenchContext) -> list[JobResult]:
         await pool.close()
         await plain.close_connection_pool()
         await pgext.close_connection_pool()
+        await before.close_connection_pool()
     return results

@@ -10,13 +10,20 @@
      dicts built once from the converted columns);
    * pgext with a per-row decoder (``shapely.from_wkb`` inside the codec),
      the design the bulk hook replaced -- kept to justify it;
+   * the documented driver-level path, ``engine.connection()`` + ``fetch`` +
+     ``to_shapely``, and the same with ``to_shapely`` as it was before issue
+     20 (no GC pause, a Python call per value);
    * GeoAlchemy2 on async SQLAlchemy + asyncpg, ``to_shape`` per row.
 2. Write N Points:
    * raw asyncpg binary COPY (EWKB from one ``shapely.to_wkb`` call, baseline),
      also with the GC paused while the records are built;
    * pgext ``copy_columns`` (column-oriented input; checks and encoding
      vectorised) and ``copy_rows`` (row tuples, transposed per batch);
-   * pgext ``Table.insert`` in chunks of 5,000 rows;
+   * pgext ``Table.insert`` in chunks of 5,000 rows, and the same value by
+     value as before issue 20 (each geometry parsed, checked and encoded on
+     its own, then parsed again by the codec);
+   * plain Piccolo (``PostgresEngine``) ``Table.insert`` of EWKT strings into
+     a bare geometry column, in the same chunks;
    * GeoAlchemy2 ``insert`` executemany.
 
 All implementations get the same shapely points (SRID 4326) as input and run
@@ -31,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import numpy as np
 import shapely
-from piccolo.columns import Varchar
+from piccolo.columns import Column, Varchar
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
 from bench.runner import JobResult, compare, progress
@@ -39,7 +47,13 @@ from pgext import seam
 from pgext.codecs import TypeCodec, register_codec
 from pgext.engine import PgextEngine
 from pgext.postgis import Geometry
-from pgext.postgis.codec import decode_row_by_row, encode, gc_paused, install
+from pgext.postgis.codec import (
+    decode_row_by_row,
+    encode,
+    gc_paused,
+    install,
+    to_shapely,
+)
 from pgext.postgis.copy import copy_columns, copy_rows
 
 if TYPE_CHECKING:
@@ -52,6 +66,46 @@ INSERT_CHUNK = 5_000
 class BenchIoPoint(Table, tablename=TABLE):
     name = Varchar(length=20)
     location = Geometry("Point", srid=4326, spatial_index=False)
+
+
+class EwktPoint(Column):
+    """What a plain Piccolo user declares: a geometry column taking text."""
+
+    value_type = str
+
+    @property
+    def column_type(self) -> str:
+        return "geometry(Point,4326)"
+
+
+class BenchIoPointText(Table, tablename=TABLE):
+    name = Varchar(length=20)
+    location = EwktPoint()
+
+
+class GeometryBefore20(Geometry):
+    """The write hook before issue 20: a checked shapely value, which the
+    codec then parsed and encoded again."""
+
+    def pgext_write_value(self, value: Any) -> Any:
+        if value is None:
+            return value
+        self._require_codec_engine()
+        return self.to_geometry(value)
+
+
+class BenchIoPointBefore(Table, tablename=TABLE):
+    name = Varchar(length=20)
+    location = GeometryBefore20("Point", srid=4326, spatial_index=False)
+
+
+def _to_shapely_before20(values: list[Any]) -> list[Any]:
+    """``to_shapely`` before issue 20."""
+    array = np.fromiter(
+        (None if value is None else bytes(value) for value in values), dtype=object
+    )
+    result: list[Any] = shapely.from_wkb(array).tolist()
+    return result
 
 
 def _points(count: int) -> np.ndarray[Any, np.dtype[np.object_]]:
@@ -132,6 +186,10 @@ async def run(ctx: BenchContext) -> list[JobResult]:
     raw = await _raw_pool(config)
     ga_engine, ga_table, (from_shape, to_shape) = _geoalchemy(config)
 
+    plain = PostgresEngine(config=config)
+    await plain.start_connection_pool(min_size=1, max_size=1)
+    seam.bind_engine(BenchIoPointText, plain)
+    seam.bind_engine(BenchIoPointBefore, engine)
     seam.bind_engine(BenchIoPoint, engine)
     await engine.ensure_extension("postgis")
     await BenchIoPoint.alter().drop_table(if_exists=True)
@@ -175,6 +233,16 @@ async def run(ctx: BenchContext) -> list[JobResult]:
 
         return job
 
+    def read_driver(decode: Callable[[list[Any]], list[Any]]) -> Any:
+        async def job() -> None:
+            # As docs/postgis-columns.md shows it.
+            async with engine.connection() as connection:
+                records = await connection.fetch(sql)
+            geometries = decode([record["location"] for record in records])
+            assert len(geometries) == count and isinstance(geometries[0], shapely.Point)
+
+        return job
+
     async def read_geoalchemy() -> None:
         async with ga_engine.connect() as connection:
             result = await connection.execute(
@@ -194,10 +262,16 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                     "raw asyncpg -> dicts + from_wkb(array)": read_raw_dicts,
                     "pgext select (bulk decode)": read_pgext(engine),
                     "pgext select, per-row decoder": read_pgext(per_row_engine),
+                    "pgext connection() + to_shapely (driver path)": read_driver(
+                        to_shapely
+                    ),
+                    "pgext connection() + to_shapely before #20": read_driver(
+                        _to_shapely_before20
+                    ),
                     "GeoAlchemy2 async + to_shape": read_geoalchemy,
                 },
                 baseline="raw asyncpg + shapely.from_wkb(array) (limit)",
-                anchors=["GeoAlchemy2 async + to_shape"],
+                anchors=["pgext select (bulk decode)", "GeoAlchemy2 async + to_shape"],
                 units=count,
                 unit_name="row",
                 server=await ctx.describe(config),
@@ -248,6 +322,32 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                     )
                 )
 
+        ewkt = [f"SRID=4326;{text}" for text in shapely.to_wkt(points).tolist()]
+
+        async def write_plain_ewkt() -> None:
+            for start in range(0, count, INSERT_CHUNK):
+                await BenchIoPointText.insert(
+                    *(
+                        BenchIoPointText(name=names[i], location=ewkt[i])
+                        for i in range(start, min(count, start + INSERT_CHUNK))
+                    )
+                )
+
+        async def write_pgext_insert_before() -> None:
+            # Without the insert hook, which did not exist before issue 20.
+            hooks = list(seam._INSERT_HOOKS)
+            seam._INSERT_HOOKS.clear()
+            try:
+                for start in range(0, count, INSERT_CHUNK):
+                    await BenchIoPointBefore.insert(
+                        *(
+                            BenchIoPointBefore(name=names[i], location=points[i])
+                            for i in range(start, min(count, start + INSERT_CHUNK))
+                        )
+                    )
+            finally:
+                seam._INSERT_HOOKS[:] = hooks
+
         async def write_geoalchemy() -> None:
             rows = [
                 {"name": n, "location": from_shape(p, srid=4326)}
@@ -265,10 +365,15 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                     "pgext copy_columns": write_pgext_copy_columns,
                     "pgext copy_rows": write_pgext_copy,
                     "pgext Table.insert (5k-row chunks)": write_pgext_insert,
+                    "pgext Table.insert before #20": write_pgext_insert_before,
+                    "plain Piccolo Table.insert of EWKT text": write_plain_ewkt,
                     "GeoAlchemy2 async insert (executemany)": write_geoalchemy,
                 },
                 baseline="raw asyncpg binary COPY (limit)",
-                anchors=["GeoAlchemy2 async insert (executemany)"],
+                anchors=[
+                    "plain Piccolo Table.insert of EWKT text",
+                    "GeoAlchemy2 async insert (executemany)",
+                ],
                 units=count,
                 unit_name="row",
                 server=await ctx.describe(config),
@@ -278,6 +383,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
         )
     finally:
         await raw.close()
+        await plain.close_connection_pool()
         await engine.close_connection_pool()
         await per_row_engine.close_connection_pool()
         await ga_engine.dispose()

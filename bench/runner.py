@@ -4,12 +4,16 @@ Each job is a set of named async callables doing the same work.  They run
 interleaved (A, B, C, A, B, C, ...) so drift of the machine hits all of them
 alike; each round's times are kept and the median is reported, with the ratio
 of every implementation to the job's baseline (raw asyncpg, usually: the
-limit) and to any other named anchor.
+limit) and to any other named anchor.  Beside the wall time each round records
+this process's CPU time (``time.process_time``: the client's own cost, less
+exposed to the other processes on the machine), and each job the machine's
+load average (``os.getloadavg``) when it started and ended.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import sys
@@ -26,10 +30,15 @@ Implementation = Callable[[], Awaitable[Any]]
 class Timing:
     name: str
     seconds: list[float]
+    cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(self.cpu_seconds) if self.cpu_seconds else None
 
 
 @dataclass
@@ -44,6 +53,9 @@ class JobResult:
     anchors: list[str] = field(default_factory=list)
     # Measurements beyond timings (per-statement breakdowns, CPU counts).
     details: dict[str, Any] = field(default_factory=dict)
+    # 1-, 5- and 15-minute load averages when the job started and ended.
+    load_before: tuple[float, ...] = ()
+    load_after: tuple[float, ...] = ()
 
     def median(self, name: str) -> float:
         return next(t.median for t in self.timings if t.name == name)
@@ -55,6 +67,7 @@ class JobResult:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["medians"] = {t.name: t.median for t in self.timings}
+        data["cpu_medians"] = {t.name: t.cpu_median for t in self.timings}
         data["ratios_vs_baseline"] = {
             t.name: self.ratio(t.name, self.baseline) for t in self.timings
         }
@@ -86,6 +99,8 @@ async def compare(
     if baseline not in implementations:
         raise ValueError(f"baseline {baseline!r} is not one of the implementations")
     seconds: dict[str, list[float]] = {name: [] for name in implementations}
+    cpu: dict[str, list[float]] = {name: [] for name in implementations}
+    load_before = os.getloadavg()
     order = list(implementations.items())
     for round_number in range(warmup + repeat):
         shift = round_number % len(order) if rotate else 0
@@ -93,20 +108,25 @@ async def compare(
             if before_each is not None:
                 await before_each()
             started = time.perf_counter()
+            started_cpu = time.process_time()
             await implementation()
             elapsed = time.perf_counter() - started
+            elapsed_cpu = time.process_time() - started_cpu
             if round_number >= warmup:
                 seconds[name].append(elapsed)
+                cpu[name].append(elapsed_cpu)
         progress(f"{job}: round {round_number + 1}/{warmup + repeat}")
     return JobResult(
         job=job,
         baseline=baseline,
-        timings=[Timing(name, values) for name, values in seconds.items()],
+        timings=[Timing(name, values, cpu[name]) for name, values in seconds.items()],
         units=units,
         unit_name=unit_name,
         server=server,
         notes=notes,
         anchors=list(anchors),
+        load_before=tuple(load_before),
+        load_after=tuple(os.getloadavg()),
     )
 
 
@@ -123,20 +143,30 @@ def markdown(results: Sequence[JobResult]) -> str:
         lines += [f"## {result.job}", ""]
         if result.server:
             lines.append(f"Server: {result.server}. ")
+        if result.load_before:
+            lines.append(
+                "Load average (1/5/15 min) at start "
+                + "/".join(f"{v:.2f}" for v in result.load_before)
+                + ", at end "
+                + "/".join(f"{v:.2f}" for v in result.load_after)
+                + ". "
+            )
         if result.notes:
             lines.append(result.notes)
         lines.append("")
         anchor_cols = "".join(f" | vs {a}" for a in result.anchors)
         lines.append(
-            f"| implementation | median s | {result.unit_name}/s | "
+            f"| implementation | median s | client CPU s | {result.unit_name}/s | "
             f"vs {result.baseline}{anchor_cols} |"
         )
-        lines.append("|---" * (4 + len(result.anchors)) + "|")
+        lines.append("|---" * (5 + len(result.anchors)) + "|")
         for timing in result.timings:
             rate = result.units / timing.median if timing.median else float("inf")
+            cpu_median = timing.cpu_median
             cells = [
                 timing.name,
                 f"{timing.median:.4f}",
+                "-" if cpu_median is None else f"{cpu_median:.4f}",
                 f"{rate:,.0f}",
                 f"{result.ratio(timing.name, result.baseline):.2f}x",
             ]

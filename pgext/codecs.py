@@ -224,18 +224,35 @@ ResultHook = Callable[[list[dict[str, Any]]], None]
 # rare, so reading must not copy.
 _COLUMN_HOOKS: tuple[ColumnHook, ...] = ()
 _RESULT_HOOKS: tuple[ResultHook, ...] = ()
+# The placeholder types the column hooks convert, or None when a hook did not
+# say (then every result goes through the hooks).
+_PLACEHOLDERS: frozenset[type] | None = frozenset()
 
 
-def register_column_hook(hook: ColumnHook) -> None:
+def register_column_hook(hook: ColumnHook, placeholders: Sequence[type] = ()) -> None:
     """``hook(columns)`` may replace ``columns[i]`` by a sequence of the same
-    length (converted values); it must not add, remove or reorder columns."""
-    global _COLUMN_HOOKS
+    length (converted values); it must not add, remove or reorder columns.
+
+    ``placeholders``: the types of the values the hook converts (the types
+    its codecs' decoders return).  When every hook names them, a small result
+    holding none of those types skips the hooks: most queries (a row of
+    numbers and text) then cost what they cost without pgext."""
+    global _COLUMN_HOOKS, _PLACEHOLDERS
     if hook not in _COLUMN_HOOKS:
         _COLUMN_HOOKS = (*_COLUMN_HOOKS, hook)
+        if not placeholders or _PLACEHOLDERS is None:
+            _PLACEHOLDERS = None
+        else:
+            _PLACEHOLDERS = _PLACEHOLDERS | frozenset(placeholders)
 
 
 def column_hooks() -> tuple[ColumnHook, ...]:
     return _COLUMN_HOOKS
+
+
+def hook_placeholders() -> frozenset[type] | None:
+    """The placeholder types of every column hook, None when one is unknown."""
+    return _PLACEHOLDERS
 
 
 def register_result_hook(hook: ResultHook) -> None:

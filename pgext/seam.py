@@ -116,12 +116,22 @@ _WHERE_HOOK = "pgext_where_value"
 
 
 def _value_hook_wrapper(original: Any, hook_name: str) -> Any:
+    # Every bound value passes here: the hook is looked up once per column
+    # class (a failed getattr on the instance costs an AttributeError each).
+    hooks: dict[type, Any] = {}
+
     def convert_to_sql_value(value: Any, column: Column) -> Any:
-        hook = getattr(column, hook_name, None)
+        kind = type(column)
+        try:
+            hook = hooks[kind]
+        except KeyError:
+            hook = hooks.setdefault(kind, getattr(kind, hook_name, None))
         if hook is not None:
             if isinstance(value, list):
-                return [original(value=hook(item), column=column) for item in value]
-            value = hook(value)
+                return [
+                    original(value=hook(column, item), column=column) for item in value
+                ]
+            value = hook(column, value)
         return original(value=value, column=column)
 
     convert_to_sql_value.__pgext_original__ = original  # type: ignore[attr-defined]
@@ -169,12 +179,30 @@ def _wrap_property(owner: type, name: str, wrapper: Any) -> None:
         setattr(owner, name, property(wrapper))
 
 
+#
+# The same wrapper first runs the registered insert hooks: ``hook(table,
+# rows) -> (undo callable) | None`` sees all of an INSERT's row objects
+# before Piccolo builds their values one by one, so it can prepare a whole
+# column at once (pgext.postgis checks and encodes every geometry of the
+# INSERT in a few vectorised shapely calls); ``undo`` runs once the values are
+# built.
+
+_INSERT_HOOKS: list[Any] = []
+
+
+def install_insert_hook(hook: Any) -> None:
+    """Register ``hook(table, rows)`` (idempotent)."""
+    if hook not in _INSERT_HOOKS:
+        _INSERT_HOOKS.append(hook)
+    _install_insert_row_numbers()
+
+
 def _install_insert_row_numbers() -> None:
     from piccolo.query.methods.insert import Insert
 
     getter = _getter(Insert, "default_querystrings")
 
-    def default_querystrings(self: Any) -> Any:
+    def build(self: Any) -> Any:
         try:
             return getter(self)
         except Exception as error:
@@ -187,7 +215,27 @@ def _install_insert_row_numbers() -> None:
                     raise found.for_row(position) from None
             raise
 
+    def default_querystrings(self: Any) -> Any:
+        if not _INSERT_HOOKS:
+            return build(self)
+        undo = []
+        try:
+            for hook in _INSERT_HOOKS:
+                done = hook(self.table, self.add_delegate._add)
+                if done is not None:
+                    undo.append(done)
+            return build(self)
+        finally:
+            for done in reversed(undo):
+                done()
+
     _wrap_property(Insert, "default_querystrings", default_querystrings)
+
+
+def column_attribute(column: Column) -> str:
+    """``Column._meta.name``: the attribute holding the column's value on a
+    row object (may differ from the SQL name)."""
+    return str(column._meta.name)
 
 
 # ``MigrationManager._run_alter_columns`` acts only on the parameters Piccolo
@@ -258,6 +306,18 @@ def install_select_rewrite(hook: Any) -> None:
         return getter(self)
 
     _wrap_property(Select, "default_querystrings", default_querystrings)
+
+
+def select_leading_order(select: Any) -> Any:
+    """The first expression of a limited ``select``'s ORDER BY, or None
+    (no limit, no order): the cheap look every select gets before a hook
+    reads :func:`select_parts`."""
+    if select.limit_delegate._limit is None:
+        return None
+    items = select.order_by_delegate._order_by.order_by_items
+    if not items or not items[0].columns:
+        return None
+    return items[0].columns[0]
 
 
 @dataclass(frozen=True)
@@ -556,11 +616,6 @@ def admin_page_append(admin: Any, html: str) -> bool:
 
 
 # -- citus: model rules, ordered multi-row inserts, save() -----------------------------
-
-
-def column_attribute(column: Column) -> str:
-    """``Column._meta.name``: the attribute name on the table class."""
-    return str(column._meta.name)
 
 
 def column_is_unique(column: Column) -> bool:

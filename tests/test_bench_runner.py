@@ -22,7 +22,15 @@ async def test_core_suite_writes_its_table(
     data = json.loads(json_path.read_text())
     assert data[0]["baseline"] == "raw asyncpg"
     names = set(data[0]["medians"])
-    assert names == {"raw asyncpg", "piccolo PostgresEngine", "pgext PgextEngine"}
+    assert names == {
+        "raw asyncpg",
+        "piccolo PostgresEngine",
+        "pgext PgextEngine",
+        "pgext PgextEngine before #13",
+    }
     assert all(value > 0 for value in data[0]["medians"].values())
+    assert all(value > 0 for value in data[0]["cpu_medians"].values())
+    assert len(data[0]["load_before"]) == 3
     table = md_path.read_text()
     assert "| pgext PgextEngine |" in table and "vs raw asyncpg" in table
+    assert "client CPU s" in table and "Load average" in table

@@ -4,8 +4,9 @@ codecs, value validation, bulk COPY, migrations and pydantic types.
 Importing this package registers the ``geometry``/``geography`` codecs with
 :mod:`pgext.codecs` (so every :class:`~pgext.engine.PgextEngine` connection
 speaks binary EWKB), the result hook that decodes results to shapely in bulk,
-the per-column value hooks, the migration hook, the nearest-first query
-rewrite and the ``::geography`` index DDL hook of :mod:`pgext.seam`.
+the per-column value hooks, the insert hook that encodes an INSERT's
+geometries in bulk, the migration hook, the nearest-first query rewrite and
+the ``::geography`` index DDL hook of :mod:`pgext.seam`.
 """
 
 from pgext import seam
@@ -40,9 +41,11 @@ from pgext.postgis.query_errors import (
 from pgext.postgis.sql import load_srid_units, register_srid_units
 from pgext.postgis.tiles import vector_tile, vector_tile_query
 from pgext.postgis.values import GeometrySpec, parse_geometry, to_geometry
+from pgext.postgis.writes import prepare_insert as _prepare_insert
 
 _codec.install()
 seam.install_column_value_hooks()
+seam.install_insert_hook(_prepare_insert)
 seam.install_alter_column_hook(_alter_spatial_column)
 seam.install_select_rewrite(_rewrite_nearest)
 seam.install_create_index_hook(_geography_index_ddl)

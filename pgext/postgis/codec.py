@@ -56,12 +56,32 @@ EWKB = bytearray
 _EMPTY = b""
 
 
+# Query operands pgext has already checked, with their EWKB: a knn query binds
+# its operand four times, and each encode would parse and check it again.
+# Keyed by id(), the geometry kept beside its bytes so a reused id never
+# matches; the oldest entries go first.
+_CHECKED: dict[int, tuple[Any, bytes]] = {}
+_CHECKED_MAX = 256
+
+
+def encode_checked(geometry: BaseGeometry) -> bytes:
+    """EWKB of a geometry pgext has checked, remembered for :func:`encode`."""
+    data: bytes = shapely.to_wkb(geometry, include_srid=True, output_dimension=4)
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.pop(next(iter(_CHECKED), 0), None)
+    _CHECKED[id(geometry)] = (geometry, data)
+    return data
+
+
 def encode(value: Any) -> bytes:
     """Python value -> EWKB bytes (asyncpg binary encoder)."""
     if type(value) is bytes:
         return value
     if type(value) is EWKB:
         return bytes(value)
+    checked = _CHECKED.get(id(value))
+    if checked is not None and checked[0] is value:
+        return checked[1]
     geometry = parse_geometry(value)
     data: bytes = shapely.to_wkb(geometry, include_srid=True, output_dimension=4)
     return data
@@ -79,11 +99,12 @@ def encode_array(geometries: NDArray[np.object_]) -> list[bytes | None]:
 
 def to_shapely(values: Iterable[Any]) -> list[BaseGeometry | None]:
     """Many EWKB values (``bytes``/``bytearray``, or ``None``) -> shapely
-    geometries, in one call."""
-    array = np.fromiter(map(_as_bytes, values), dtype=object)  # few values: fine
-    decoded: NDArray[np.object_] = shapely.from_wkb(array)
-    result: list[BaseGeometry | None] = decoded.tolist()
-    return result
+    geometries, in one ``shapely.from_wkb`` call, with the cyclic GC paused
+    for large inputs: what the engine's own column hook does, so fetching
+    through ``engine.connection()`` costs what a Piccolo select costs."""
+    column = values if isinstance(values, Sequence) else list(values)
+    with gc_paused(len(column)):
+        return _geometries(column)
 
 
 def _as_bytes(value: Any) -> Any:
@@ -182,4 +203,4 @@ def install() -> None:
     :mod:`pgext.postgis`; idempotent)."""
     for name in SPATIAL_TYPES:
         register_codec(TypeCodec(name, encode, EWKB, "binary"))
-    register_column_hook(decode_columns)
+    register_column_hook(decode_columns, placeholders=(EWKB,))

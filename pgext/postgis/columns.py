@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, overload
 import shapely
 from piccolo.columns.base import Column
 from piccolo.columns.indexes import IndexMethod
+from piccolo.querystring import QueryString
 from shapely.geometry.base import BaseGeometry
 
 from pgext import seam
@@ -42,6 +43,7 @@ from pgext.postgis.values import (
     parse_geometry,
     to_geometry,
 )
+from pgext.postgis.writes import encode_value, prepared_value
 
 if TYPE_CHECKING:
     from piccolo.table import Table
@@ -131,12 +133,16 @@ class SpatialColumn(SpatialQueries, Column):
         return to_geometry(value, self.spec, self._name_for_errors())
 
     def pgext_write_value(self, value: Any) -> Any:
-        """Hook for INSERT/UPDATE values (see :mod:`pgext.seam`).  Piccolo
+        """Hook for INSERT/UPDATE values (see :mod:`pgext.seam`): the value
+        checked and encoded as EWKB (:mod:`pgext.postgis.writes`).  Piccolo
         expressions (``QueryString``) pass through untouched."""
         if value is None or _is_sql_expression(value):
             return value
+        ready = prepared_value(self, value)
+        if ready is not None:  # the INSERT's batch (its engine was checked)
+            return ready
         self._require_codec_engine()
-        return self.to_geometry(value)
+        return encode_value(self, value)
 
     def _require_codec_engine(self) -> None:
         # Without PgextEngine's binary codec asyncpg cannot send a shapely
@@ -202,8 +208,6 @@ class SpatialColumn(SpatialQueries, Column):
 
 
 def _is_sql_expression(value: Any) -> bool:
-    from piccolo.querystring import QueryString
-
     return isinstance(value, QueryString)
 
 

@@ -25,12 +25,15 @@ PostGIS's views.
 
 :func:`create_postgis` is a raw step for a migration that creates the
 extension (``manager.add_raw(create_postgis)``); ``PgextEngine(extensions=
-("postgis",))`` does the same at start-up.
+("postgis",))`` does the same at start-up.  :func:`add_geography_index`
+(and :func:`drop_geography_index` backwards) is the raw step that gives a
+table created before pgext made the ``::geography`` index that index.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -360,3 +363,58 @@ async def create_postgis() -> None:
     if engine is None:
         raise RuntimeError("no Piccolo engine found for the migration")
     await engine.run_querystring(_querystring("CREATE EXTENSION IF NOT EXISTS postgis"))
+
+
+# -- the ::geography index of tables created before pgext made it ------------------
+
+
+def add_geography_index(
+    table: str, column: str, schema: str | None = None
+) -> Callable[[], Awaitable[None]]:
+    """Raw migration step creating the ``::geography`` expression index
+    (``<table>_<column>_geog``) of a lon/lat geometry column whose table was
+    created before pgext made that index::
+
+        manager.add_raw(add_geography_index("shop", "location"))
+        manager.add_raw_backwards(drop_geography_index("shop", "location"))
+
+    Names, not a Table class, as in every migration (the class changes
+    later).  The column's type is read from the catalogue first: a missing
+    column, or one that is not lon/lat geometry, is a
+    :class:`SpatialMigrationError` before any DDL.  An index already there is
+    kept (``IF NOT EXISTS``), so the step is safe on new tables too."""
+    sql = create_geography_index_sql(table, schema, column, if_not_exists=True)
+
+    async def step() -> None:
+        engine = _migration_engine()
+        where = f"{schema + '.' if schema else ''}{table}.{column}"
+        current = await _current_type(engine, table, schema, column)
+        if current is None:
+            raise SpatialMigrationError(f"{where}: no such spatial column")
+        if current.base != "geometry" or not is_lonlat_geometry(False, current.srid):
+            raise SpatialMigrationError(
+                f"{where} is {current.sql}: only lon/lat geometry columns get a "
+                "::geography index (geography columns are indexed directly)"
+            )
+        await engine.run_querystring(_querystring(sql))
+
+    return step
+
+
+def drop_geography_index(
+    table: str, column: str, schema: str | None = None
+) -> Callable[[], Awaitable[None]]:
+    """The backwards step of :func:`add_geography_index`."""
+    sql = drop_geography_index_sql(table, schema, column)
+
+    async def step() -> None:
+        await _migration_engine().run_querystring(_querystring(sql))
+
+    return step
+
+
+def _migration_engine() -> Any:
+    engine = engine_finder()
+    if engine is None:
+        raise RuntimeError("no Piccolo engine found for the migration")
+    return engine

@@ -96,6 +96,8 @@ def rewrite_nearest(select: Any) -> Any:
     """Select hook (installed by :mod:`pgext.postgis`): the query with the
     index-served radius filter described in the module docstring, or
     ``None`` when the query is not a limited, ascending geodesic knn."""
+    if not isinstance(seam.select_leading_order(select), KnnOrder):
+        return None  # every other select: one look, nothing built
     parts = seam.select_parts(select)
     if parts.limit is None or not parts.order_by or not parts.plain:
         return None

@@ -20,6 +20,7 @@ from piccolo.querystring import QueryString
 
 from pgext import seam
 from pgext.identifiers import quote_ident, validate_identifier
+from pgext.postgis.codec import encode_checked
 from pgext.postgis.errors import InvalidGeometry, SRIDMismatch
 from pgext.postgis.query_errors import SpatialQueryError
 from pgext.postgis.values import (
@@ -102,6 +103,7 @@ def geometry_value(value: Any, owner: SpatialInfo, sql_type: str) -> QueryString
         # (or silently wrap) inside the query.
         spec = GeometrySpec("Geometry", owner.srid, dimension_of(geometry), True)
         geometry = check_geometry(geometry, spec, owner.name)
+    encode_checked(geometry)  # checked: the codec sends it without a second look
     return QueryString("{}::" + sql_type, geometry)
 
 

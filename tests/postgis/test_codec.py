@@ -12,7 +12,7 @@ from piccolo.table import Table
 
 from pgext.engine import PgextEngine
 from pgext.postgis import Geography, Geometry
-from pgext.postgis.codec import EWKB, decode_result, encode, to_shapely
+from pgext.postgis.codec import EWKB, decode_result, encode, encode_checked, to_shapely
 from tests.helpers import recreate_tables
 
 
@@ -145,3 +145,13 @@ def test_decode_result_converts_per_column_and_skips_other_bytes() -> None:
     assert shapely.get_srid(rows[1]["g"]) == 4326
     assert rows[1]["b"] == b"raw" and type(rows[1]["b"]) is bytes
     decode_result([])
+
+
+def test_checked_operands_are_encoded_once() -> None:
+    """An operand pgext checked is sent with the EWKB made then; an equal
+    geometry it did not check is parsed and checked by the codec itself."""
+    checked = shapely.set_srid(shapely.Point(1, 2), 4326)
+    data = encode_checked(checked)
+    assert encode(checked) is data
+    unchecked = shapely.set_srid(shapely.Point(1, 2), 4326)
+    assert encode(unchecked) == data and encode(unchecked) is not data

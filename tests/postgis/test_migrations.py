@@ -4,6 +4,7 @@ srid / dimension / subtype changes that really alter the database, both ways."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,10 @@ import pytest
 
 from pgext.postgis.migrations import (
     ColumnType,
+    SpatialMigrationError,
+    add_geography_index,
     create_postgis,
+    drop_geography_index,
     target_type,
     using_expression,
 )
@@ -342,4 +346,58 @@ async def test_create_postgis_raw_step(piccolo_conf: str, postgres_dsn: str) -> 
             == 1
         )
     finally:
+        await connection.close()
+
+
+async def test_geography_index_step_for_tables_made_before_it(
+    piccolo_conf: str, postgres_dsn: str
+) -> None:
+    """A table as pgext created it before the ::geography index existed
+    (only the GiST index on the column) gets the index from the raw step;
+    the step refuses columns it does not fit before any DDL."""
+    connection = await asyncpg.connect(postgres_dsn)
+    try:
+        await connection.execute(
+            "DROP TABLE IF EXISTS pgx_old_shop; "
+            "CREATE TABLE pgx_old_shop (id serial PRIMARY KEY, "
+            "location geometry(Point,4326), plane geometry(Point,3857), "
+            "area geography(Point,4326)); "
+            "CREATE INDEX pgx_old_shop_location ON pgx_old_shop USING gist (location)"
+        )
+
+        async def geography_indexes() -> list[str]:
+            rows = await connection.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes "
+                "WHERE tablename = 'pgx_old_shop' AND indexdef LIKE '%::geography%'"
+            )
+            return [f"{r['indexname']}: {r['indexdef']}" for r in rows]
+
+        assert await geography_indexes() == []
+        step = add_geography_index("pgx_old_shop", "location")
+        await step()
+        await step()  # idempotent
+        found = await geography_indexes()
+        assert len(found) == 1 and found[0].startswith("pgx_old_shop_location_geog:")
+        assert "USING gist (((location)::geography))" in found[0]
+        await connection.execute("SET enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in await connection.fetch(
+                "EXPLAIN SELECT id FROM pgx_old_shop WHERE ST_DWithin("
+                "location::geography, 'SRID=4326;POINT(1 2)'::geography, 5000)"
+            )
+        )
+        assert "pgx_old_shop_location_geog" in plan
+        for column, problem in (
+            ("plane", "geometry(Point,3857)"),
+            ("area", "geography(Point,4326)"),
+            ("nowhere", "no such spatial column"),
+        ):
+            with pytest.raises(SpatialMigrationError, match=re.escape(problem)):
+                await add_geography_index("pgx_old_shop", column)()
+        assert len(await geography_indexes()) == 1
+        await drop_geography_index("pgx_old_shop", "location")()
+        assert await geography_indexes() == []
+    finally:
+        await connection.execute("DROP TABLE IF EXISTS pgx_old_shop")
         await connection.close()
