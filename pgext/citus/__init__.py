@@ -22,6 +22,7 @@ from pgext.citus.migrations import install as _install_migration_hook
 from pgext.citus.partitions import time_partitioned
 from pgext.citus.schemas import distribute_schema, tenant_schemas, undistribute_schema
 from pgext.citus.spec import citus_spec, distributed, reference
+from pgext.citus.tenants import tenant_schema
 from pgext.citus.timeseries import maintain
 
 _install_migration_hook()
@@ -41,6 +42,7 @@ __all__ = [
     "require_citus",
     "setup",
     "teardown",
+    "tenant_schema",
     "tenant_schemas",
     "time_partitioned",
     "undistribute_schema",

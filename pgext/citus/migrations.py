@@ -76,7 +76,8 @@ def previous_state(migrations_folder: str) -> State:
     for migration_id in sorted(modules, reverse=True):
         state = getattr(modules[migration_id], STATE_NAME, None)
         if isinstance(state, dict):
-            return state
+            # Files written before tenant schemas were declarable have none.
+            return {**empty_state(), **state}
     return empty_state()
 
 

@@ -2,7 +2,12 @@
 
 A state is plain data (what migrations store)::
 
-    {"tables": {"schema.table" or "table": table_state}}
+    {"tables": {"schema.table" or "table": table_state},
+     "schemas": ["tenant schema", ...]}
+
+Tenant schemas (:func:`pgext.citus.tenant_schema`) are undistributed first
+and distributed last, after the tables they hold exist; a state written
+before schemas were declarable has no "schemas" key and reads as none.
 
 Forwards, reference tables come first, then hash-distributed tables, each
 after the table it is co-located with.  Backwards is the same function with
@@ -28,8 +33,14 @@ from pgext.citus.spec import (
     refuse_hypertable,
     refuse_hypertable_joins,
 )
+from pgext.citus.tenants import tenant_schema_of
 from pgext.errors import InvalidIdentifier
-from pgext.identifiers import quote_ident, quote_literal, quote_qualified
+from pgext.identifiers import (
+    quote_ident,
+    quote_literal,
+    quote_qualified,
+    validate_identifier,
+)
 
 State = dict[str, Any]
 
@@ -52,7 +63,7 @@ class Statement:
 
 
 def empty_state() -> State:
-    return {"tables": {}}
+    return {"tables": {}, "schemas": []}
 
 
 def key_of(state: Mapping[str, Any]) -> str:
@@ -62,9 +73,18 @@ def key_of(state: Mapping[str, Any]) -> str:
 def collect_state(tables: Iterable[type[Table]]) -> State:
     """The declared state of ``tables`` (other tables are ignored)."""
     found: dict[str, Any] = {}
+    schemas: set[str] = set()
     for table in tables:
         refuse_hypertable_joins(table)
         spec = citus_spec(table)
+        tenant = tenant_schema_of(table)
+        if tenant is not None:
+            if spec is not None:
+                raise DistributionDeclarationError(
+                    f"{key_of(spec.state())!r} is @distributed/@reference and "
+                    "@tenant_schema: a tenant schema holds local tables only"
+                )
+            schemas.add(tenant)
         if spec is None:
             continue
         # A @hypertable applied above @distributed was not seen by it.
@@ -77,7 +97,7 @@ def collect_state(tables: Iterable[type[Table]]) -> State:
             if partitions.column not in state["primary_key"]:
                 state["primary_key"] = [*state["primary_key"], partitions.column]
         found[key_of(state)] = state
-    return {"tables": found}
+    return {"tables": found, "schemas": sorted(schemas)}
 
 
 def relation(state: Mapping[str, Any]) -> str:
@@ -265,13 +285,47 @@ def restore_foreign_keys() -> Statement:
     )
 
 
+def distribute_schema(schema: str) -> list[Statement]:
+    """Make ``schema`` a tenant schema unless it is one (a re-run)."""
+    return [
+        Statement(
+            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}",
+            description=f"create schema {schema}",
+        ),
+        Statement(
+            "SELECT citus_schema_distribute(n.oid) FROM pg_namespace n "
+            "WHERE n.nspname = $1::text AND NOT EXISTS "
+            "(SELECT 1 FROM pg_dist_schema d WHERE d.schemaid = n.oid)",
+            (schema,),
+            description=f"distribute schema {schema}",
+        ),
+    ]
+
+
+def undistribute_schema(schema: str) -> Statement:
+    """Bring a tenant schema's tables back to the coordinator, if it is one;
+    the schema itself stays (Piccolo's own migration drops its tables)."""
+    return Statement(
+        "SELECT citus_schema_undistribute(schemaid) FROM pg_dist_schema "
+        "WHERE schemaid = to_regnamespace($1::text)",
+        (schema,),
+        description=f"undistribute schema {schema}",
+    )
+
+
 def plan(previous: State, target: State) -> list[Statement]:
     """The statements turning ``previous`` into ``target``."""
     old = previous.get("tables", {})
     new = target.get("tables", {})
+    old_schemas = list(previous.get("schemas", []))
+    new_schemas = list(target.get("schemas", []))
     gone = [k for k in old if k not in new or dict(old[k]) != dict(new[k])]
     came = [k for k in new if k not in old or dict(old[k]) != dict(new[k])]
-    statements: list[Statement] = []
+    statements: list[Statement] = [
+        undistribute_schema(schema)
+        for schema in sorted(old_schemas, reverse=True)
+        if schema not in new_schemas
+    ]
     stashed = False
     for key in reversed(_order(old)):
         if key in gone and old[key]["kind"] == HASH:
@@ -289,4 +343,8 @@ def plan(previous: State, target: State) -> list[Statement]:
             statements += create(new[key], new)
     if stashed:
         statements.append(restore_foreign_keys())
+    for schema in sorted(new_schemas):
+        if schema not in old_schemas:
+            validate_identifier(schema, what="schema")
+            statements += distribute_schema(schema)
     return statements
