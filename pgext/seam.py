@@ -62,6 +62,12 @@ def bind_engine(table: type[Table], engine: Any) -> None:
     table._meta.db = engine
 
 
+def bound_engine(table: type[Table]) -> Any:
+    """The engine bound to ``table``, or None (``Table._meta._db``): unlike
+    :func:`table_engine` it does not look for piccolo_conf when unbound."""
+    return table._meta._db
+
+
 def table_engine(table: type[Table]) -> Any:
     """The engine ``table`` runs on (``Table._meta.db``)."""
     return table._meta.db
