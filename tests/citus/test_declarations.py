@@ -6,7 +6,12 @@ import pytest
 from piccolo.columns import ForeignKey, Integer, Timestamptz, Varchar
 from piccolo.table import Table
 
-from pgext.citus import DistributionDeclarationError, distributed, reference
+from pgext.citus import (
+    DistributionDeclarationError,
+    distributed,
+    reference,
+    tenant_schema,
+)
 from pgext.citus.plan import collect_state, empty_state, plan
 from pgext.timescale import hypertable
 from tests.citus.models import CtCountry, CtSale, CtShop
@@ -149,3 +154,44 @@ def test_time_partitioned_needs_distributed_and_a_time_column() -> None:
         class BadInterval(Table):
             tenant = Integer(null=False)
             ts = Timestamptz()
+
+
+def test_tenant_schema_needs_a_schema_and_local_tables() -> None:
+    with pytest.raises(DistributionDeclarationError, match="needs a table with"):
+
+        @tenant_schema
+        class NoSchema(Table):
+            name = Varchar()
+
+    with pytest.raises(DistributionDeclarationError, match="cannot be in a tenant"):
+
+        @tenant_schema
+        @distributed("tenant")
+        class Both(Table, schema="ct_tenant_x"):
+            tenant = Integer(null=False)
+
+    # The other order is seen when the migration collects the state.
+    @distributed("tenant")
+    @tenant_schema
+    class Other(Table, schema="ct_tenant_x"):
+        tenant = Integer(null=False)
+
+    with pytest.raises(DistributionDeclarationError, match="local tables only"):
+        collect_state([Other])
+
+
+def test_tenant_schemas_are_undistributed_first_and_distributed_last() -> None:
+    @tenant_schema
+    class Note(Table, schema="ct_tenant_y"):
+        body = Varchar()
+
+    state = collect_state([Note, CtShop])
+    assert state["schemas"] == ["ct_tenant_y"]
+    forwards = [s.sql.split("(")[0] for s in plan(empty_state(), state)]
+    assert forwards[-1] == "SELECT citus_schema_distribute"
+    assert forwards.index("SELECT create_distributed_table") < len(forwards) - 2
+    backwards = plan(state, empty_state())
+    assert backwards[0].sql.startswith("SELECT citus_schema_undistribute")
+    assert backwards[0].args == ("ct_tenant_y",)
+    # A state stored before schemas were declarable reads as none.
+    assert plan({"tables": {}}, {"tables": {}}) == []
