@@ -245,12 +245,38 @@ async def _write_distributed(
         raise database_refusal(error) from None
 
 
-async def _stored(entry: TableEntry, column: Column, pk: Any) -> Any:
+async def _locked(
+    entry: TableEntry, column: Column, where: str, *args: Any
+) -> list[dict[str, Any]]:
+    """``{"pk", "g"}`` of the rows matching ``where`` (``{}`` placeholders),
+    locked until the transaction ends.  Citus runs ``FOR UPDATE`` on a
+    hash-distributed table only when the query names one distribution
+    value: there the rows are found first, then each locked by its own."""
+    pk, shape, rel = entry.quoted(entry.pk), entry.quoted(column), entry.sql_name
+    key = await _distribution_column(entry)
+    if key is None:
+        found: list[dict[str, Any]] = await entry.table.raw(
+            f"SELECT {pk} AS pk, {shape} AS g FROM {rel} WHERE {where} FOR UPDATE",
+            *args,
+        )
+        return found
+    k = quote_ident(key)
     rows = await entry.table.raw(
-        f"SELECT {entry.quoted(column)} AS g FROM {entry.sql_name} "
-        f"WHERE {entry.quoted(entry.pk)} = {{}} FOR UPDATE",
-        pk,
+        f"SELECT {pk} AS pk, {k} AS k FROM {rel} WHERE {where}", *args
     )
+    locked: list[dict[str, Any]] = []
+    for row in rows:
+        locked += await entry.table.raw(
+            f"SELECT {pk} AS pk, {shape} AS g FROM {rel} "
+            f"WHERE {pk} = {{}} AND {k} = {{}} FOR UPDATE",
+            row["pk"],
+            row["k"],
+        )
+    return locked
+
+
+async def _stored(entry: TableEntry, column: Column, pk: Any) -> Any:
+    rows = await _locked(entry, column, f"{entry.quoted(entry.pk)} = {{}}", pk)
     return rows[0]["g"] if rows else None
 
 
@@ -278,16 +304,15 @@ async def _neighbours(
 ) -> list[dict[str, Any]]:
     """The other rows whose shape meets ``box`` (west, south, east, north),
     locked until the transaction ends."""
-    rows: list[dict[str, Any]] = await entry.table.raw(
-        f"SELECT {entry.quoted(entry.pk)} AS pk, {entry.quoted(column)} AS g "
-        f"FROM {entry.sql_name} WHERE {entry.quoted(entry.pk)} <> {{}} "
+    return await _locked(
+        entry,
+        column,
+        f"{entry.quoted(entry.pk)} <> {{}} "
         f"AND {entry.quoted(column)} && ST_MakeEnvelope({{}}, {{}}, {{}}, "
-        f"{{}}, {int(column.srid)}) "  # type: ignore[attr-defined]
-        "FOR UPDATE",
+        f"{{}}, {int(column.srid)})",  # type: ignore[attr-defined]
         pk,
         *box,
     )
-    return rows
 
 
 async def _snapped(

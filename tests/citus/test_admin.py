@@ -147,3 +147,39 @@ async def test_admin_and_map_on_a_distributed_table(
     assert (await _rows())[new[0]] == (7, "renamed", (2.45, 48.95))
     row = await CtaShop.select(CtaShop.location).where(CtaShop.id == new[0]).first()
     assert row is not None and row["location"].equals(shapely.Point(2.45, 48.95))
+
+
+async def test_joined_save_and_a_drawn_row_on_a_distributed_table(
+    client: httpx.AsyncClient, citus: PgextEngine
+) -> None:
+    # A neighbour on the first shop's point, under another tenant (so in
+    # another shard): the joined save moves both, each row locked by its
+    # own distribution value.
+    await CtaShop.insert(CtaShop(tenant=5, name="twin", location="POINT(2.3 48.85)"))
+    twin = max(await _rows())
+    async with citus.connection() as connection:
+        assert await connection.fetchval(
+            "SELECT get_shard_id_for_distribution_column('cta_shop', 0) <> "
+            "get_shard_id_for_distribution_column('cta_shop', 5)"
+        )
+    feature = (await client.get(f"{FEATURES}/1")).json()
+    moved = await client.patch(
+        f"{FEATURES}/1",
+        json={
+            "geometry": {"type": "Point", "coordinates": [2.2, 48.8]},
+            "version": feature["version"],
+            "joined": True,
+            "moves": [[[2.3, 48.85], [2.2, 48.8]]],
+        },
+    )
+    assert moved.status_code == 200, moved.text
+    stored = await _rows()
+    assert stored[1][2] == stored[twin][2] == (2.2, 48.8)
+    assert stored[2][2] == pytest.approx((2.31, 48.85))
+
+    created = await client.post(
+        FEATURES, json={"geometry": {"type": "Point", "coordinates": [2.5, 48.9]}}
+    )
+    assert created.status_code == 201, created.text
+    # The column's default tenant (0) is the row's distribution value.
+    assert (await _rows())[created.json()["id"]] == (0, "", (2.5, 48.9))
