@@ -4,10 +4,6 @@ forwards and backwards; and existing rows kept when a table is distributed."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +14,11 @@ from piccolo.table import Table
 
 from pgext import citus as pgcitus
 from pgext.engine import PgextEngine
+from tests.citus.cli import PiccoloApp
 from tests.helpers import recreate_tables
 
 pytestmark = pytest.mark.citus
 
-REPO = Path(__file__).resolve().parents[2]
 APP = "ctmig"
 
 TABLES = """
@@ -49,66 +45,6 @@ class CmSale(Table):
     tenant = Integer(null=False)
     amount = Integer()
 """
-
-APP_MODULE = """
-import os
-
-from piccolo.conf.apps import AppConfig
-
-from ctmig.tables import CmCountry, CmSale, CmShop
-
-APP_CONFIG = AppConfig(
-    app_name="ctmig",
-    migrations_folder_path=os.path.join(
-        os.path.dirname(__file__), "piccolo_migrations"
-    ),
-    table_classes=[CmCountry, CmShop, CmSale],
-)
-"""
-
-CONF = """
-import json
-import os
-
-from piccolo.conf.apps import AppRegistry
-
-from pgext.engine import PgextEngine
-
-DB = PgextEngine(config=json.loads(os.environ["PGEXT_CTMIG_CONFIG"]))
-APP_REGISTRY = AppRegistry(apps=["ctmig.piccolo_app"])
-"""
-
-
-def write_app(root: Path) -> None:
-    package = root / APP
-    package.mkdir(exist_ok=True)
-    (package / "__init__.py").write_text("")
-    (package / "tables.py").write_text(TABLES)
-    (package / "piccolo_app.py").write_text(APP_MODULE)
-    (root / "ctmig_conf.py").write_text(CONF)
-
-
-def piccolo(root: Path, config: dict[str, Any], *args: str) -> str:
-    env = {
-        **os.environ,
-        "PICCOLO_CONF": "ctmig_conf",
-        "PGEXT_CTMIG_CONFIG": json.dumps(config),
-        "PYTHONPATH": os.pathsep.join([str(root), str(REPO)]),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", "from piccolo.main import main; main()", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    assert "Traceback" not in output, output
-    return output
 
 
 async def _clean(engine: PgextEngine) -> None:
@@ -144,20 +80,17 @@ async def _server_state(engine: PgextEngine) -> dict[str, Any]:
     }
 
 
-def _migrations(root: Path) -> list[Path]:
-    return sorted((root / APP / "piccolo_migrations").glob(f"{APP}_*.py"))
-
-
 async def test_auto_migrations_forwards_and_backwards(
     clean: PgextEngine, citus_config: dict[str, Any], tmp_path: Path
 ) -> None:
-    write_app(tmp_path)
-    out = piccolo(tmp_path, citus_config, "migrations", "new", APP, "--auto")
-    files = _migrations(tmp_path)
+    tables = ["CmCountry", "CmShop", "CmSale"]
+    app = PiccoloApp(tmp_path, APP, TABLES, tables, citus_config)
+    out = app.run("migrations", "new", APP, "--auto")
+    files = app.migrations()
     assert len(files) == 2, out
     assert "PGEXT_CITUS_STATE" in files[1].read_text()
 
-    piccolo(tmp_path, citus_config, "migrations", "forwards", APP)
+    app.run("migrations", "forwards", APP)
     state = await _server_state(clean)
     assert state["kinds"] == {"cm_country": "n", "cm_shop": "h", "cm_sale": "h"}
     assert state["colocated"]
@@ -167,7 +100,7 @@ async def test_auto_migrations_forwards_and_backwards(
         "FOREIGN KEY (country) REFERENCES cm_country(id) ON UPDATE CASCADE "
         "ON DELETE CASCADE",
     ) in state["keys"]
-    out = piccolo(tmp_path, citus_config, "migrations", "new", APP, "--auto")
+    out = app.run("migrations", "new", APP, "--auto")
     assert "No changes detected" in out
 
     async with clean.connection() as connection:
@@ -179,7 +112,7 @@ async def test_auto_migrations_forwards_and_backwards(
 
     # Backwards one step: local tables again, with their one-column keys,
     # foreign keys and rows.
-    piccolo(tmp_path, citus_config, "migrations", "backwards", APP, "--auto_agree")
+    app.run("migrations", "backwards", APP, "--auto_agree")
     state = await _server_state(clean)
     assert state["kinds"] == {}
     assert ("cm_shop", "PRIMARY KEY (id)") in state["keys"]
@@ -188,20 +121,12 @@ async def test_auto_migrations_forwards_and_backwards(
         assert await connection.fetchval("SELECT count(*) FROM cm_shop") == 20
 
     # Forwards again: the existing rows are distributed, not lost.
-    piccolo(tmp_path, citus_config, "migrations", "forwards", APP)
+    app.run("migrations", "forwards", APP)
     state = await _server_state(clean)
     assert state["kinds"]["cm_shop"] == "h"
     async with clean.connection() as connection:
         assert await connection.fetchval("SELECT count(*) FROM cm_shop") == 20
-    piccolo(
-        tmp_path,
-        citus_config,
-        "migrations",
-        "backwards",
-        APP,
-        "--migration_id=all",
-        "--auto_agree",
-    )
+    app.run("migrations", "backwards", APP, "--migration_id=all", "--auto_agree")
     async with clean.connection() as connection:
         assert await connection.fetchval("SELECT to_regclass('cm_shop')") is None
 
