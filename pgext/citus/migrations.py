@@ -19,8 +19,9 @@ from piccolo import __VERSION__ as PICCOLO_VERSION
 from piccolo.apps.migrations.commands.base import BaseMigrationManager
 
 from pgext import seam
-from pgext.citus.apply import engine_of, execute
+from pgext.citus.apply import execute
 from pgext.citus.plan import State, collect_state, empty_state, plan
+from pgext.engine_access import engine_of
 
 STATE_NAME = "PGEXT_CITUS_STATE"
 PREVIOUS_NAME = "PGEXT_CITUS_PREVIOUS"

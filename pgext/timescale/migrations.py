@@ -29,8 +29,9 @@ from piccolo import __VERSION__ as PICCOLO_VERSION
 from piccolo.apps.migrations.commands.base import BaseMigrationManager
 
 from pgext import seam
+from pgext.engine_access import capabilities_of, engine_of
 from pgext.timescale.aggregates import is_aggregate
-from pgext.timescale.apply import capabilities_of, engine_of, execute
+from pgext.timescale.apply import execute
 from pgext.timescale.plan import State, check_changes, collect_state, empty_state, plan
 
 STATE_NAME = "PGEXT_TIMESCALE_STATE"
