@@ -14,8 +14,8 @@ from piccolo.table import Table
 
 from pgext import citus as pgcitus
 from pgext.engine import PgextEngine
-from tests.citus.cli import PiccoloApp
 from tests.helpers import recreate_tables
+from tests.piccolo_cli import PiccoloApp
 
 pytestmark = pytest.mark.citus
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pgext.engine import PgextEngine
-from tests.citus.cli import PiccoloApp
+from tests.piccolo_cli import PiccoloApp
 
 pytestmark = pytest.mark.citus
 
