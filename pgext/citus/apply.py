@@ -25,6 +25,11 @@ IS_CITUS_TABLE = (
     "WHERE logicalrelid = to_regclass($1::text))"
 )
 
+DISTRIBUTION_COLUMN = (
+    "SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition "
+    "WHERE logicalrelid = to_regclass($1::text) AND partmethod = 'h'"
+)
+
 
 async def require_citus(engine: Any) -> Capabilities:
     """The server's capabilities; a clear error when Citus is missing."""
@@ -47,6 +52,20 @@ async def is_citus_table(table: type[Table] | str, engine: Any = None) -> bool:
     engine = engine_of(None if isinstance(table, str) else table, engine)
     async with connection_of(engine) as connection:
         return bool(await connection.fetchval(IS_CITUS_TABLE, name))
+
+
+async def distribution_column_on_server(
+    table: type[Table] | str, engine: Any = None
+) -> str | None:
+    """The column ``table`` is hash-distributed by on the server; None for a
+    reference table, a local table, or a server without Citus."""
+    name = table if isinstance(table, str) else qualified(table)
+    engine = engine_of(None if isinstance(table, str) else table, engine)
+    if (await capabilities_of(engine)).citus is None:
+        return None
+    async with connection_of(engine) as connection:
+        column = await connection.fetchval(DISTRIBUTION_COLUMN, name)
+    return None if column is None else str(column)
 
 
 async def _run(connection: asyncpg.Connection, statement: Statement) -> None:
