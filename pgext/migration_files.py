@@ -15,6 +15,8 @@ import black
 from piccolo import __VERSION__ as PICCOLO_VERSION
 from piccolo.apps.migrations.commands.base import BaseMigrationManager
 
+from pgext import seam
+
 
 def sorted_state(value: Any) -> Any:
     """Dicts with sorted keys, so equal states print (and compare) the same."""
@@ -61,6 +63,23 @@ class MigrationFile:
         # Formatted like Piccolo's own migration files.
         formatted: str = black.format_str(text, mode=black.FileMode(line_length=82))
         return formatted
+
+    def write(
+        self,
+        app_config: Any,
+        description: str,
+        previous: dict[str, Any],
+        target: dict[str, Any],
+    ) -> Any:
+        """Write the next migration file of ``app_config``; return Piccolo's
+        ``NewMigrationMeta`` for it."""
+        meta = seam.new_migration_meta(app_config)
+        text = self.render(
+            meta.migration_id, app_config.app_name, description, previous, target
+        )
+        with open(meta.migration_path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return meta
 
     def newest_state(self, migrations_folder: str) -> dict[str, Any] | None:
         """The state stored by the newest such file in the folder (None when

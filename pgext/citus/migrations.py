@@ -89,16 +89,9 @@ async def write_citus_migration(app_config: Any, description: str = "") -> Any:
     previous = previous_state(app_config.resolved_migrations_folder_path)
     if sorted_state(previous) == sorted_state(target):
         return None
-    meta = seam.new_migration_meta(app_config)
-    text = render_migration(
-        meta.migration_id,
-        app_config.app_name,
-        description or "pgext citus",
-        previous,
-        target,
+    meta = MIGRATION_FILE.write(
+        app_config, description or "pgext citus", previous, target
     )
-    with open(meta.migration_path, "w", encoding="utf-8") as handle:
-        handle.write(text)
     print(f"pgext: Citus migration {meta.migration_filename}")
     return meta
 

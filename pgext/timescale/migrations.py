@@ -109,16 +109,9 @@ async def write_timescale_migration(app_config: Any, description: str = "") -> A
     if _normalised(previous) == _normalised(target):
         return None
     check_changes(previous, target)
-    meta = seam.new_migration_meta(app_config)
-    text = render_migration(
-        meta.migration_id,
-        app_config.app_name,
-        description or "pgext timescale",
-        previous,
-        target,
+    meta = MIGRATION_FILE.write(
+        app_config, description or "pgext timescale", previous, target
     )
-    with open(meta.migration_path, "w", encoding="utf-8") as handle:
-        handle.write(text)
     print(f"pgext: TimescaleDB migration {meta.migration_filename}")
     return meta
 
