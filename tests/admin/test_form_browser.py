@@ -116,33 +116,41 @@ def near(got: tuple[float, float], want: tuple[int, int]) -> bool:
     return abs(got[0] - want[0]) <= 2 and abs(got[1] - want[1]) <= 2
 
 
+def form_map(driver: Any, column: str) -> Any:
+    """The Leaflet map under the form's ``column`` input."""
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(
+        By.CSS_SELECTOR, f".pgext-form-map[data-column={column}] .leaflet-container"
+    )
+
+
+async def open_form(
+    driver: Any, server: str, session_token: str, route: str, column: str
+) -> Any:
+    """Log in, open the admin's form at ``route`` (``table/id`` or
+    ``table/add``) and wait for the map under ``column``; returns it."""
+    await logged_in(driver, server, session_token)
+    await asyncio.to_thread(driver.get, f"{server}/admin/#/{route}/")
+    what = f"a map under {column!r} in the admin's form {route}"
+    return await wait_for(driver, lambda d: form_map(d, column), what)
+
+
 async def test_pick_a_location_and_draw_a_box_in_the_admins_edit_form(
     driver: Any, form_server: str, session_token: str
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    await logged_in(driver, form_server, session_token)
-    await asyncio.to_thread(driver.get, f"{form_server}/admin/#/form_place/1/")
-    spot_map = await wait_for(
-        driver,
-        lambda d: d.find_element(
-            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
-        ),
-        "a map under the admin's location field",
+    spot_map = await open_form(
+        driver, form_server, session_token, "form_place/1", "spot"
     )
     # The map came after the login without a reload (the admin's page was
     # first opened logged out); reload so the admin's header knows the user.
     await asyncio.to_thread(driver.refresh)
     spot_map = await wait_for(
-        driver,
-        lambda d: d.find_element(
-            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
-        ),
-        "the map again after a reload",
+        driver, lambda d: form_map(d, "spot"), "the map again after a reload"
     )
-    area_map = driver.find_element(
-        By.CSS_SELECTOR, ".pgext-form-map[data-column=area] .leaflet-container"
-    )
+    area_map = form_map(driver, "area")
     # Offline, the form's maps still show the land under the graticule.
     await wait_for(
         driver,
@@ -305,14 +313,8 @@ async def test_the_graticule_labels_each_line_once_per_view(
     the map is moved and zoomed."""
     from selenium.webdriver.common.by import By
 
-    await logged_in(driver, form_server, session_token)
-    await asyncio.to_thread(driver.get, f"{form_server}/admin/#/form_place/1/")
-    spot_map = await wait_for(
-        driver,
-        lambda d: d.find_element(
-            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
-        ),
-        "a map under the admin's location field",
+    spot_map = await open_form(
+        driver, form_server, session_token, "form_place/1", "spot"
     )
     scroll_to(driver, spot_map)
     tiles = await wait_for(
@@ -375,14 +377,8 @@ async def test_pick_a_location_in_the_admins_add_form(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    await logged_in(driver, form_server, session_token)
-    await asyncio.to_thread(driver.get, f"{form_server}/admin/#/form_place/add/")
-    spot_map = await wait_for(
-        driver,
-        lambda d: d.find_element(
-            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
-        ),
-        "a map in the admin's add form",
+    spot_map = await open_form(
+        driver, form_server, session_token, "form_place/add", "spot"
     )
     name = driver.find_element(By.CSS_SELECTOR, "form input[name=name]")
     await asyncio.to_thread(name.send_keys, "kiosk")
@@ -419,14 +415,8 @@ async def test_a_web_mercator_column_is_drawn_in_degrees_and_saved_in_metres(
     on the map into metres and says so with the GeoJSON ``crs`` member."""
     from selenium.webdriver.common.by import By
 
-    await logged_in(driver, live_server, session_token)
-    await asyncio.to_thread(driver.get, f"{live_server}/admin/#/adm_area/add/")
-    area_map = await wait_for(
-        driver,
-        lambda d: d.find_element(
-            By.CSS_SELECTOR, ".pgext-form-map[data-column=outline] .leaflet-container"
-        ),
-        "a map for the Web Mercator column",
+    area_map = await open_form(
+        driver, live_server, session_token, "adm_area/add", "outline"
     )
     name = driver.find_element(By.CSS_SELECTOR, "form input[name=name]")
     await asyncio.to_thread(name.send_keys, "mercator box")
