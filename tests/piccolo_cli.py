@@ -45,6 +45,13 @@ APP_REGISTRY = AppRegistry(apps=["{app}.piccolo_app"])
 """
 
 
+async def forget_migrations(connection: Any, app: str) -> None:
+    """Remove what Piccolo recorded of ``app``'s migrations on the server
+    (a test's throwaway app starts and ends with none)."""
+    if await connection.fetchval("SELECT to_regclass('migration') IS NOT NULL"):
+        await connection.execute("DELETE FROM migration WHERE app_name = $1", app)
+
+
 class PiccoloApp:
     """An app ``name`` with ``tables`` (source of its tables.py, defining
     ``classes``) in ``root``; its engine creates ``extensions`` at start-up."""

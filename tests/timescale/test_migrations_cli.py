@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pgext.engine import PgextEngine
-from tests.piccolo_cli import PiccoloApp
+from tests.piccolo_cli import PiccoloApp, forget_migrations
 
 pytestmark = pytest.mark.timescale
 
@@ -79,8 +79,7 @@ async def _clean(engine: PgextEngine) -> None:
         for view in ("mig_metric_daily", "mig_metric_hourly"):
             await connection.execute(f"DROP MATERIALIZED VIEW IF EXISTS {view}")
         await connection.execute("DROP TABLE IF EXISTS mig_metric CASCADE")
-        if await connection.fetchval("SELECT to_regclass('migration') IS NOT NULL"):
-            await connection.execute("DELETE FROM migration WHERE app_name = $1", APP)
+        await forget_migrations(connection, APP)
 
 
 @pytest.fixture
