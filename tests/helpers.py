@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from piccolo.apps.user.tables import BaseUser
 from piccolo.table import Table
 
 from pgext import seam
@@ -21,3 +22,16 @@ async def recreate_tables(engine: PgextEngine, *tables: type[Table]) -> None:
 async def drop_tables(*tables: type[Table]) -> None:
     for table in reversed(tables):
         await table.alter().drop_table(if_exists=True, cascade=True)
+
+
+async def replace_admin_user(username: str, password: str) -> None:
+    """A fresh active admin ``username`` in Piccolo's user table (bound and
+    created already), whatever a previous run left under that name."""
+    await BaseUser.delete().where(BaseUser.username == username)
+    await BaseUser.create_user(
+        username=username,
+        password=password,
+        email=f"{username}@example.com",
+        admin=True,
+        active=True,
+    )

@@ -42,6 +42,7 @@ SCRIPTS = (
     "vendor/geoman/leaflet-geoman.min.js",
     "vendor/uplot/uPlot.iife.min.js",
     "vendor/topojson-client/topojson-client.min.js",
+    "graticule.js",
     "form.js",
 )
 #: The offline basemap's country outlines (the map page uses the same file).

@@ -190,20 +190,20 @@ async def write(
 
 
 async def _distribution_column(entry: TableEntry) -> str | None:
-    """The distribution column when the table is hash-distributed by Citus
-    (read from pg_dist_partition), else None."""
+    """The distribution column when the table is hash-distributed by Citus,
+    else None."""
     engine = seam.table_engine(entry.table)
+    # Only PgextEngine knows (cached) whether the server runs Citus; other
+    # engines take the plain path.
     if not hasattr(engine, "capabilities"):
         return None
     if (await engine.capabilities()).citus is None:
         return None
-    rows = await entry.table.raw(
-        "SELECT column_to_column_name(logicalrelid, partkey) AS col "
-        "FROM pg_dist_partition "
-        "WHERE logicalrelid = to_regclass({}) AND partmethod = 'h'",
-        entry.sql_name,
-    )
-    return str(rows[0]["col"]) if rows else None
+    # Imported here, not above: importing pgext.citus hooks it into Piccolo's
+    # writes, which only an application on Citus wants.
+    from pgext.citus.apply import distribution_column_on_server
+
+    return await distribution_column_on_server(entry.sql_name, engine)
 
 
 async def _write_distributed(

@@ -11,7 +11,13 @@ Piccolo's multi-row insert, ``save()`` and the engine's error translation
 from __future__ import annotations
 
 from pgext.citus import writes as _writes
-from pgext.citus.apply import is_citus_table, require_citus, setup, teardown
+from pgext.citus.apply import (
+    distribution_column_on_server,
+    is_citus_table,
+    require_citus,
+    setup,
+    teardown,
+)
 from pgext.citus.errors import (
     CitusError,
     CitusNotInstalled,
@@ -36,6 +42,7 @@ __all__ = [
     "citus_spec",
     "distribute_schema",
     "distributed",
+    "distribution_column_on_server",
     "is_citus_table",
     "maintain",
     "reference",

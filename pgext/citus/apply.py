@@ -8,60 +8,27 @@ string) in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 from piccolo.table import Table
 
-from pgext import seam
-from pgext.capabilities import DETECT_SQL, Capabilities
+from pgext.capabilities import Capabilities
 from pgext.citus.errors import CitusNotInstalled
 from pgext.citus.plan import Statement, collect_state, empty_state, plan
 from pgext.citus.spec import qualified
-from pgext.errors import PgextError
+from pgext.engine_access import capabilities_of, connection_of, engine_of
 
 IS_CITUS_TABLE = (
     "SELECT EXISTS (SELECT 1 FROM pg_dist_partition "
     "WHERE logicalrelid = to_regclass($1::text))"
 )
 
-
-def engine_of(table: type[Table] | None = None, engine: Any = None) -> Any:
-    if engine is not None:
-        return engine
-    if table is not None:
-        return seam.table_engine(table)
-    from piccolo.engine import engine_finder
-
-    found = engine_finder()
-    if found is None:
-        raise PgextError("no engine: pass engine= or configure piccolo_conf")
-    return found
-
-
-@asynccontextmanager
-async def connection_of(engine: Any) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of ``engine`` (PgextEngine's ``connection()`` when there
-    is one: it joins the current transaction)."""
-    if hasattr(engine, "connection"):
-        async with engine.connection() as connection:
-            yield connection
-        return
-    connection = await engine.get_new_connection()
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
-async def capabilities_of(engine: Any, refresh: bool = False) -> Capabilities:
-    if hasattr(engine, "capabilities"):
-        found: Capabilities = await engine.capabilities(refresh=refresh)
-        return found
-    async with connection_of(engine) as connection:
-        return Capabilities.from_row(await connection.fetchrow(DETECT_SQL))
+DISTRIBUTION_COLUMN = (
+    "SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition "
+    "WHERE logicalrelid = to_regclass($1::text) AND partmethod = 'h'"
+)
 
 
 async def require_citus(engine: Any) -> Capabilities:
@@ -85,6 +52,20 @@ async def is_citus_table(table: type[Table] | str, engine: Any = None) -> bool:
     engine = engine_of(None if isinstance(table, str) else table, engine)
     async with connection_of(engine) as connection:
         return bool(await connection.fetchval(IS_CITUS_TABLE, name))
+
+
+async def distribution_column_on_server(
+    table: type[Table] | str, engine: Any = None
+) -> str | None:
+    """The column ``table`` is hash-distributed by on the server; None for a
+    reference table, a local table, or a server without Citus."""
+    name = table if isinstance(table, str) else qualified(table)
+    engine = engine_of(None if isinstance(table, str) else table, engine)
+    if (await capabilities_of(engine)).citus is None:
+        return None
+    async with connection_of(engine) as connection:
+        column = await connection.fetchval(DISTRIBUTION_COLUMN, name)
+    return None if column is None else str(column)
 
 
 async def _run(connection: asyncpg.Connection, statement: Statement) -> None:

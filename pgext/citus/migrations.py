@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import black
-from piccolo import __VERSION__ as PICCOLO_VERSION
-from piccolo.apps.migrations.commands.base import BaseMigrationManager
-
 from pgext import seam
-from pgext.citus.apply import engine_of, execute
+from pgext.citus.apply import execute
 from pgext.citus.plan import State, collect_state, empty_state, plan
+from pgext.engine_access import engine_of
+from pgext.migration_files import MigrationFile, sorted_state
 
 STATE_NAME = "PGEXT_CITUS_STATE"
 PREVIOUS_NAME = "PGEXT_CITUS_PREVIOUS"
@@ -70,41 +68,17 @@ class CitusMigration:
         await execute(plan(self.target, self.previous), engine_of())
 
 
+MIGRATION_FILE = MigrationFile(TEMPLATE, STATE_NAME, PREVIOUS_NAME)
+render_migration = MIGRATION_FILE.render
+
+
 def previous_state(migrations_folder: str) -> State:
     """The state stored by the newest pgext Citus migration in the folder."""
-    modules = BaseMigrationManager().get_migration_modules(migrations_folder)
-    for migration_id in sorted(modules, reverse=True):
-        state = getattr(modules[migration_id], STATE_NAME, None)
-        if isinstance(state, dict):
-            # Files written before tenant schemas were declarable have none.
-            return {**empty_state(), **state}
-    return empty_state()
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _sorted(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(item) for item in value]
-    return value
-
-
-def render_migration(
-    migration_id: str, app_name: str, description: str, previous: State, target: State
-) -> str:
-    text = TEMPLATE.format(
-        app_name=app_name,
-        migration_id=migration_id,
-        version=PICCOLO_VERSION,
-        description=description,
-        previous_name=PREVIOUS_NAME,
-        state_name=STATE_NAME,
-        previous=repr(_sorted(previous)),
-        state=repr(_sorted(target)),
-    )
-    compile(text, "<pgext migration>", "exec")  # never write a broken file
-    formatted: str = black.format_str(text, mode=black.FileMode(line_length=82))
-    return formatted
+    state = MIGRATION_FILE.newest_state(migrations_folder)
+    if state is None:
+        return empty_state()
+    # Files written before tenant schemas were declarable have none.
+    return {**empty_state(), **state}
 
 
 async def write_citus_migration(app_config: Any, description: str = "") -> Any:
@@ -113,18 +87,11 @@ async def write_citus_migration(app_config: Any, description: str = "") -> Any:
     or None."""
     target = collect_state(app_config.table_classes)
     previous = previous_state(app_config.resolved_migrations_folder_path)
-    if _sorted(previous) == _sorted(target):
+    if sorted_state(previous) == sorted_state(target):
         return None
-    meta = seam.new_migration_meta(app_config)
-    text = render_migration(
-        meta.migration_id,
-        app_config.app_name,
-        description or "pgext citus",
-        previous,
-        target,
+    meta = MIGRATION_FILE.write(
+        app_config, description or "pgext citus", previous, target
     )
-    with open(meta.migration_path, "w", encoding="utf-8") as handle:
-        handle.write(text)
     print(f"pgext: Citus migration {meta.migration_filename}")
     return meta
 

@@ -34,6 +34,7 @@ from pgext.citus.spec import (
     refuse_hypertable_joins,
 )
 from pgext.citus.tenants import tenant_schema_of
+from pgext.ddl import drop_primary_key_sql
 from pgext.errors import InvalidIdentifier
 from pgext.identifiers import (
     quote_ident,
@@ -138,15 +139,7 @@ def _replace_primary_key(
     key = ", ".join(quote_ident(c) for c in columns)
     return [
         Statement(
-            # A DO block takes no parameters: the relation goes in as a quoted
-            # literal and the constraint name through format('%I').
-            "DO $pgext$ DECLARE key_name text; BEGIN "
-            "SELECT conname INTO key_name FROM pg_constraint "
-            f"WHERE conrelid = {quote_literal(rel)}::regclass AND contype = 'p'; "
-            "IF key_name IS NOT NULL THEN "
-            "EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', "
-            f"{quote_literal(rel)}, key_name); "
-            "END IF; END $pgext$",
+            drop_primary_key_sql(rel),
             only_if_local=rel,
             description=f"drop the primary key of {rel}",
         ),

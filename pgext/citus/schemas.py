@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgext.citus.apply import connection_of, engine_of, require_citus
+from pgext.citus.apply import require_citus
+from pgext.engine_access import connection_of, engine_of
 from pgext.identifiers import quote_ident, validate_identifier
 
 _IS_DISTRIBUTED = (

@@ -8,10 +8,11 @@ from typing import Any
 
 from piccolo.table import Table
 
-from pgext.citus.apply import connection_of, engine_of, require_citus
+from pgext.citus.apply import require_citus
 from pgext.citus.errors import CitusError
 from pgext.citus.partitions import time_partitions
 from pgext.citus.spec import qualified
+from pgext.engine_access import connection_of, engine_of
 
 
 async def maintain(table: type[Table], engine: Any = None) -> None:

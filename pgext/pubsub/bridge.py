@@ -13,66 +13,57 @@ Only the channels given to the bridge can be streamed (anything else is
 bounded queue: a slow client is skipped ahead (with a ``gap`` event saying how
 many messages it lost) or disconnected, and never delays anybody else.  SSE
 framing, keep-alive comments and send timeouts come from ``sse-starlette``.
+
+The parts, each in a module of its own: who is admitted to which channel
+(:mod:`~pgext.pubsub.bridge_admission`), the two protocols
+(:mod:`~pgext.pubsub.bridge_sse`, :mod:`~pgext.pubsub.bridge_websocket`),
+the per-channel fan-out (:mod:`~pgext.pubsub.bridge_fanout`) and what goes
+on the wire (:mod:`~pgext.pubsub.bridge_wire`); this one holds them together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Mapping,
-)
+from collections.abc import AsyncGenerator, Awaitable, Iterable, Mapping
 from typing import Any
 
 import anyio
-from sse_starlette.event import ServerSentEvent
-from sse_starlette.sse import EventSourceResponse, SendTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
+from pgext.pubsub.bridge_admission import Authorize, admit, allow_list, authenticated
 from pgext.pubsub.bridge_fanout import Client, Fanout, MessageKey
-from pgext.pubsub.bridge_wire import (
-    HEARTBEAT_WS,
-    BadResumeId,
-    Frame,
-    gap_frame,
-    parse_resume_id,
+from pgext.pubsub.bridge_sse import EventStream, keep_alive, sse_chunks
+from pgext.pubsub.bridge_websocket import (
+    WS_GOING_AWAY,
+    WS_TRY_AGAIN_LATER,
+    deny,
+    stream_to_websocket,
 )
-from pgext.pubsub.channel import Channel, validate_channel_name
-from pgext.pubsub.errors import InvalidChannel, SubscriberTooSlow, SubscriptionClosed
+from pgext.pubsub.bridge_wire import Frame, gap_frame
+from pgext.pubsub.channel import Channel
+from pgext.pubsub.errors import SubscriberTooSlow, SubscriptionClosed
 from pgext.pubsub.mailbox import Overflow
+
+# What the bridge serves, and what was importable from here before the
+# protocols moved into modules of their own.
+__all__ = [
+    "MAX_BATCH",
+    "WS_GOING_AWAY",
+    "WS_TRY_AGAIN_LATER",
+    "Authorize",
+    "Bridge",
+    "authenticated",
+]
 
 logger = logging.getLogger("pgext.pubsub.bridge")
 
-Authorize = Callable[[HTTPConnection, Channel[Any]], "bool | Awaitable[bool]"]
-
 MAX_BATCH = 64
-
-# WebSocket close codes (RFC 6455 / IANA registry).
-WS_GOING_AWAY = 1001
-WS_TRY_AGAIN_LATER = 1013
-
-
-def authenticated(connection: HTTPConnection, channel: Channel[Any]) -> bool:
-    """An ``authorize`` hook admitting any authenticated user: 401 otherwise.
-
-    Works with Starlette's ``AuthenticationMiddleware`` and any backend that
-    sets ``scope["user"]``, e.g. piccolo_api's ``SessionsAuthBackend``."""
-    user = connection.scope.get("user")
-    if user is None or not getattr(user, "is_authenticated", False):
-        raise HTTPException(401, "authentication required")
-    return True
 
 
 class Bridge:
@@ -116,7 +107,7 @@ class Bridge:
         buffer: int = 10_000,
     ) -> None:
         self.hub = hub
-        self.channels = _allow_list(channels)
+        self.channels = allow_list(channels)
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         if heartbeat < 0 or send_timeout <= 0:
@@ -161,14 +152,10 @@ class Bridge:
     async def sse(self, request: Request) -> Response:
         channel, after = await self._admit(request)
         client = self._client(channel)
-        if self.retry is not None:
-            prelude: bytes = ServerSentEvent(retry=self.retry).encode()
-        else:
-            prelude = b""
-        return _EventStream(
-            self._sse_chunks(channel, client, after, prelude),
+        return EventStream(
+            sse_chunks(self._frames(channel, client, after), self.retry),
             ping=self.heartbeat,
-            ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+            ping_message_factory=keep_alive,
             send_timeout=self.send_timeout,
             on_abort=self._aborted,
             # sse-starlette sets this when the server is shutting down (it
@@ -177,18 +164,6 @@ class Bridge:
             shutdown_event=self._server_exit_event(),
             shutdown_grace_period=self.shutdown_grace,
         )
-
-    async def _sse_chunks(
-        self, channel: Channel[Any], client: Client, after: int | None, prelude: bytes
-    ) -> AsyncIterator[bytes]:
-        if prelude:
-            yield prelude
-        # aclosing: leave the channel as soon as this stream ends, not when
-        # the garbage collector finalises the inner generator.
-        async with contextlib.aclosing(self._frames(channel, client, after)) as frames:
-            async for batch in frames:
-                # One chunk per batch: fewer sends when a client is behind.
-                yield b"".join([frame.sse() for frame in batch])
 
     def _server_exit_event(self) -> anyio.Event:
         if self._server_exit is None:
@@ -215,72 +190,20 @@ class Bridge:
         try:
             channel, after = await self._admit(websocket)
         except HTTPException as error:
-            await _deny(websocket, error)
+            await deny(websocket, error)
             return
         await websocket.accept()
         client = self._client(channel)
-        sender = asyncio.get_running_loop().create_task(
-            self._ws_send(websocket, self._frames(channel, client, after))
+        await stream_to_websocket(
+            websocket,
+            self._frames(channel, client, after),
+            heartbeat=self.heartbeat,
+            send_timeout=self.send_timeout,
+            on_slow=self._slow_websocket,
         )
-        receiver = asyncio.get_running_loop().create_task(_ws_drain(websocket))
-        try:
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            browser_left = receiver.done()
-        finally:
-            # Also when this handler is cancelled: no task may outlive it.
-            for task in (sender, receiver):
-                task.cancel()
-            await asyncio.gather(sender, receiver, return_exceptions=True)
-        if browser_left:
-            return  # nothing to close
-        code = WS_GOING_AWAY
-        if not sender.cancelled():
-            failure = sender.exception()
-            if failure is None:
-                code = sender.result()
-            else:
-                logger.error("pgext bridge: WebSocket stream failed", exc_info=failure)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(websocket.close(code), self.send_timeout)
 
-    async def _ws_send(
-        self, websocket: WebSocket, frames: AsyncGenerator[list[Frame], None]
-    ) -> int:
-        """Send frames (and heartbeats while idle); return the close code."""
-        iterator = frames.__aiter__()
-        pending: asyncio.Future[list[Frame]] | None = None
-        timeout = self.heartbeat or None
-        try:
-            while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(iterator.__anext__())
-                done, _ = await asyncio.wait({pending}, timeout=timeout)
-                if done:
-                    task, pending = pending, None
-                    try:
-                        texts = [frame.ws() for frame in task.result()]
-                    except StopAsyncIteration:
-                        return WS_GOING_AWAY
-                    except SubscriberTooSlow:
-                        self.slow_disconnects += 1
-                        return WS_TRY_AGAIN_LATER
-                else:
-                    texts = [HEARTBEAT_WS]
-                # One cancel scope per batch (asyncio.wait_for would start a
-                # task per send).
-                with anyio.move_on_after(self.send_timeout) as scope:
-                    for text in texts:
-                        await websocket.send_text(text)
-                if scope.cancelled_caught:
-                    self.slow_disconnects += 1
-                    return WS_TRY_AGAIN_LATER
-        finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            with contextlib.suppress(Exception):
-                await frames.aclose()
+    def _slow_websocket(self) -> None:
+        self.slow_disconnects += 1
 
     # -- shared by both protocols --
 
@@ -289,23 +212,7 @@ class Bridge:
     ) -> tuple[Channel[Any], int | None]:
         """The channel and resume position, or an HTTPException (404 unknown
         channel, 401/403 refused, 400 bad resume id, 503 shutting down)."""
-        channel = self.channels.get(connection.path_params.get("channel", ""))
-        if channel is None:
-            raise HTTPException(404, "unknown channel")
-        if self.authorize is not None:
-            allowed = self.authorize(connection, channel)
-            if inspect.isawaitable(allowed):
-                allowed = await allowed
-            if allowed is not True:
-                raise HTTPException(403, "not allowed on this channel")
-        try:
-            # The header (EventSource's reconnect) is newer than a query
-            # parameter the page was first opened with.
-            after = parse_resume_id(connection.headers.get("last-event-id"))
-            if after is None:
-                after = parse_resume_id(connection.query_params.get("last_id"))
-        except BadResumeId as error:
-            raise HTTPException(400, str(error)) from error
+        channel, after = await admit(connection, self.channels, self.authorize)
         if self._closed:
             raise HTTPException(503, "shutting down")
         return channel, after
@@ -451,62 +358,3 @@ class Bridge:
                 for name, f in self._fanouts.items()
             },
         }
-
-
-class _EventStream(EventSourceResponse):
-    """An SSE response that, when its client stops draining the socket,
-    gives up without the closing chunk (sending it would block as well): the
-    server then aborts the connection."""
-
-    def __init__(
-        self, *args: Any, on_abort: Callable[[BaseException], None], **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._on_abort = on_abort
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except (SendTimeoutError, SubscriberTooSlow) as error:
-            self._on_abort(error)
-
-
-async def _ws_drain(websocket: WebSocket) -> None:
-    """Read (and ignore) what the browser sends until it disconnects."""
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-
-
-async def _deny(websocket: WebSocket, error: HTTPException) -> None:
-    """Refuse a WebSocket handshake with the HTTP status when the server
-    supports denial responses, else with close code 1008 (policy)."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(
-            PlainTextResponse(str(error.detail), status_code=error.status_code)
-        )
-    else:
-        await websocket.close(code=1008, reason=str(error.detail)[:120])
-
-
-def _allow_list(
-    channels: Iterable[Channel[Any]] | Mapping[str, Channel[Any]],
-) -> dict[str, Channel[Any]]:
-    items = (
-        channels.items()
-        if isinstance(channels, Mapping)
-        else ((c.name, c) for c in channels)
-    )
-    allowed: dict[str, Channel[Any]] = {}
-    for name, channel in items:
-        if not isinstance(channel, Channel):
-            raise InvalidChannel("the bridge serves pgext.pubsub.Channel objects")
-        validate_channel_name(name)
-        if name in allowed:
-            raise InvalidChannel(f"channel {name!r} is listed twice")
-        allowed[name] = channel
-    if not allowed:
-        raise InvalidChannel("the bridge needs at least one channel")
-    return allowed

@@ -9,8 +9,7 @@ refreshes) run on their own in autocommit mode.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +17,8 @@ import asyncpg
 from piccolo.table import Table
 
 from pgext import seam
-from pgext.capabilities import DETECT_SQL, Capabilities
-from pgext.errors import PgextError
+from pgext.capabilities import Capabilities
+from pgext.engine_access import capabilities_of, connection_of, engine_of
 from pgext.timescale import sql
 from pgext.timescale.aggregates import aggregate_spec
 from pgext.timescale.errors import NotAHypertable, TimescaleError
@@ -27,42 +26,6 @@ from pgext.timescale.intervals import parse_interval
 from pgext.timescale.plan import collect_state, empty_state, plan
 from pgext.timescale.spec import IntervalLike, hypertable_spec, require_spec
 from pgext.timescale.sql import Statement
-
-
-def engine_of(table: type[Table] | None = None, engine: Any = None) -> Any:
-    if engine is not None:
-        return engine
-    if table is not None:
-        return seam.table_engine(table)
-    from piccolo.engine import engine_finder
-
-    found = engine_finder()
-    if found is None:
-        raise PgextError("no engine: pass engine= or configure piccolo_conf")
-    return found
-
-
-@asynccontextmanager
-async def connection_of(engine: Any) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of ``engine`` (PgextEngine's ``connection()`` when there
-    is one: it joins the current transaction)."""
-    if hasattr(engine, "connection"):
-        async with engine.connection() as connection:
-            yield connection
-        return
-    connection = await engine.get_new_connection()
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
-async def capabilities_of(engine: Any) -> Capabilities:
-    if hasattr(engine, "capabilities"):
-        found: Capabilities = await engine.capabilities()
-        return found
-    async with connection_of(engine) as connection:
-        return Capabilities.from_row(await connection.fetchrow(DETECT_SQL))
 
 
 async def require_timescaledb(engine: Any) -> Capabilities:

@@ -11,12 +11,9 @@ from typing import Any
 from piccolo.table import Table
 
 from pgext import seam
+from pgext.engine_access import connection_of, engine_of
 from pgext.timescale import sql
-from pgext.timescale.apply import (
-    connection_of,
-    engine_of,
-    require_timescaledb,
-)
+from pgext.timescale.apply import require_timescaledb
 
 
 def _rel(table: type[Table]) -> str:

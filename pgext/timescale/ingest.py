@@ -30,8 +30,8 @@ from piccolo.columns import (
 from piccolo.table import Table
 
 from pgext import seam
+from pgext.engine_access import connection_of, engine_of
 from pgext.errors import InvalidValue
-from pgext.timescale.apply import connection_of, engine_of
 from pgext.timescale.errors import IngestError
 
 # What the driver's binary COPY takes for a column, by Piccolo column type

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import black
-from piccolo import __VERSION__ as PICCOLO_VERSION
-from piccolo.apps.migrations.commands.base import BaseMigrationManager
-
 from pgext import seam
+from pgext.engine_access import capabilities_of, engine_of
+from pgext.migration_files import MigrationFile
 from pgext.timescale.aggregates import is_aggregate
-from pgext.timescale.apply import capabilities_of, engine_of, execute
+from pgext.timescale.apply import execute
 from pgext.timescale.plan import State, check_changes, collect_state, empty_state, plan
 
 STATE_NAME = "PGEXT_TIMESCALE_STATE"
@@ -91,42 +89,14 @@ class TimescaleMigration:
         await self._apply(self.target, self.previous)
 
 
+MIGRATION_FILE = MigrationFile(TEMPLATE, STATE_NAME, PREVIOUS_NAME)
+render_migration = MIGRATION_FILE.render
+
+
 def previous_state(migrations_folder: str) -> State:
     """The state stored by the newest pgext migration in the folder."""
-    modules = BaseMigrationManager().get_migration_modules(migrations_folder)
-    for migration_id in sorted(modules, reverse=True):
-        state = getattr(modules[migration_id], STATE_NAME, None)
-        if isinstance(state, dict):
-            return state
-    return empty_state()
-
-
-def render_migration(
-    migration_id: str, app_name: str, description: str, previous: State, target: State
-) -> str:
-    text = TEMPLATE.format(
-        app_name=app_name,
-        migration_id=migration_id,
-        version=PICCOLO_VERSION,
-        description=description,
-        previous_name=PREVIOUS_NAME,
-        state_name=STATE_NAME,
-        previous=repr(_sorted(previous)),
-        state=repr(_sorted(target)),
-    )
-    compile(text, "<pgext migration>", "exec")  # never write a broken file
-    # Formatted like Piccolo's own migration files.
-    formatted: str = black.format_str(text, mode=black.FileMode(line_length=82))
-    return formatted
-
-
-def _sorted(value: Any) -> Any:
-    """Dicts with sorted keys, so equal states print the same."""
-    if isinstance(value, dict):
-        return {key: _sorted(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(item) for item in value]
-    return value
+    state = MIGRATION_FILE.newest_state(migrations_folder)
+    return empty_state() if state is None else state
 
 
 async def write_timescale_migration(app_config: Any, description: str = "") -> Any:
@@ -139,16 +109,9 @@ async def write_timescale_migration(app_config: Any, description: str = "") -> A
     if _normalised(previous) == _normalised(target):
         return None
     check_changes(previous, target)
-    meta = seam.new_migration_meta(app_config)
-    text = render_migration(
-        meta.migration_id,
-        app_config.app_name,
-        description or "pgext timescale",
-        previous,
-        target,
+    meta = MIGRATION_FILE.write(
+        app_config, description or "pgext timescale", previous, target
     )
-    with open(meta.migration_path, "w", encoding="utf-8") as handle:
-        handle.write(text)
     print(f"pgext: TimescaleDB migration {meta.migration_filename}")
     return meta
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgext.capabilities import Capabilities
+from pgext.ddl import drop_primary_key_sql
 from pgext.errors import ExtensionNotAvailable, InvalidIdentifier
 from pgext.identifiers import quote_ident, quote_literal, quote_qualified
 from pgext.timescale.spec import split_order_item
@@ -96,15 +97,7 @@ def create_hypertable(state: State, caps: Capabilities) -> list[Statement]:
     key = ", ".join(quote_ident(c) for c in state["primary_key"])
     statements = [
         Statement(
-            # A DO block takes no parameters: the relation goes in as a quoted
-            # literal and the constraint name through format('%I').
-            "DO $pgext$ DECLARE key_name text; BEGIN "
-            "SELECT conname INTO key_name FROM pg_constraint "
-            f"WHERE conrelid = {quote_literal(rel)}::regclass AND contype = 'p'; "
-            "IF key_name IS NOT NULL THEN "
-            "EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', "
-            f"{quote_literal(rel)}, key_name); "
-            "END IF; END $pgext$",
+            drop_primary_key_sql(rel),
             description=f"drop the primary key of {rel}",
         ),
         Statement(

@@ -28,7 +28,7 @@ from pgext.engine import PgextEngine
 from pgext.postgis import Geometry
 from pgext.pubsub import Hub
 from pgext.widgets import annotate
-from tests.helpers import recreate_tables
+from tests.helpers import recreate_tables, replace_admin_user
 
 USERNAME = "widget_admin"
 PASSWORD = "widget-password-42"
@@ -72,14 +72,7 @@ async def admin_db(admin_engine: PgextEngine) -> PgextEngine:
     for table in (BaseUser, SessionsBase):
         seam.bind_engine(table, admin_engine)
         await table.create_table(if_not_exists=True)
-    await BaseUser.delete().where(BaseUser.username == USERNAME)
-    await BaseUser.create_user(
-        username=USERNAME,
-        password=PASSWORD,
-        email=f"{USERNAME}@example.com",
-        admin=True,
-        active=True,
-    )
+    await replace_admin_user(USERNAME, PASSWORD)
     await recreate_tables(admin_engine, *TABLES)
     return admin_engine
 

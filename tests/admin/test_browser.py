@@ -50,6 +50,29 @@ async def wait_for(driver: Any, condition: Callable[[Any], T], what: str) -> T:
     return await asyncio.to_thread(wait)
 
 
+async def message_starting(driver: Any, prefix: str, what: str) -> str:
+    """The map page's message once it starts with ``prefix``."""
+    from selenium.webdriver.common.by import By
+
+    def shown(d: Any) -> str | None:
+        text: str = d.find_element(By.ID, "message").text
+        return text if text.startswith(prefix) else None
+
+    return await wait_for(driver, shown, what)
+
+
+async def drag_south(driver: Any, target: Any) -> None:
+    """Drag ``target`` (in geoman's drag mode) right, then down-right."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    def drag() -> None:
+        ActionChains(driver).click_and_hold(target).move_by_offset(
+            20, 0
+        ).move_by_offset(20, 40).release().perform()
+
+    await asyncio.to_thread(drag)
+
+
 async def click_marker(driver: Any, index: int) -> None:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -141,13 +164,7 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     )
     assert await AdmShop.count() == 5
     await asyncio.to_thread(driver.find_element(By.ID, "create-row").click)
-    message = await wait_for(
-        driver,
-        lambda d: (
-            (t := d.find_element(By.ID, "message").text).startswith("created") and t
-        ),
-        "drawn point saved",
-    )
+    message = await message_starting(driver, "created", "drawn point saved")
     new_id = int(message.rsplit(" ", 1)[1])
     await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "map-drawn.png"))
     row = await AdmShop.select().where(AdmShop.id == new_id).first()
@@ -164,20 +181,8 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
         driver.find_element(By.CSS_SELECTOR, ".leaflet-pm-icon-drag").click
     )
     target = driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")[1]
-
-    def drag() -> None:
-        ActionChains(driver).click_and_hold(target).move_by_offset(
-            20, 0
-        ).move_by_offset(20, 40).release().perform()
-
-    await asyncio.to_thread(drag)
-    moved = await wait_for(
-        driver,
-        lambda d: (
-            (t := d.find_element(By.ID, "message").text).startswith("saved row") and t
-        ),
-        "dragged point saved",
-    )
+    await drag_south(driver, target)
+    moved = await message_starting(driver, "saved row", "dragged point saved")
     moved_id = int(moved.rsplit(" ", 1)[1])
     row = await AdmShop.select().where(AdmShop.id == moved_id).first()
     assert row is not None
@@ -200,13 +205,7 @@ async def test_map_shows_rows_and_saves_a_drawn_point(
     )
     victim = driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")[3]
     await asyncio.to_thread(victim.click)
-    cleared = await wait_for(
-        driver,
-        lambda d: (
-            (t := d.find_element(By.ID, "message").text).startswith("cleared") and t
-        ),
-        "geometry cleared",
-    )
+    cleared = await message_starting(driver, "cleared", "geometry cleared")
     cleared_id = int(cleared.rsplit(" ", 1)[1])
     row = await AdmShop.select().where(AdmShop.id == cleared_id).first()
     assert row is not None and row["location"] is None
@@ -286,7 +285,6 @@ async def test_the_map_follows_the_admins_rules(
     from piccolo_admin.endpoints import TableConfig
     from piccolo_api.crud.hooks import Hook, HookType
     from piccolo_api.crud.validators import Validators
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from starlette.exceptions import HTTPException
 
@@ -332,21 +330,8 @@ async def test_the_map_follows_the_admins_rules(
         await asyncio.to_thread(drag.click)
         target = driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")[1]
         where = target.get_attribute("d")  # the point's place on the page
-
-        def drag_south() -> None:
-            ActionChains(driver).click_and_hold(target).move_by_offset(
-                20, 0
-            ).move_by_offset(20, 40).release().perform()
-
-        await asyncio.to_thread(drag_south)
-        refused = await wait_for(
-            driver,
-            lambda d: (
-                (t := d.find_element(By.ID, "message").text).startswith("not saved")
-                and t
-            ),
-            "move refused",
-        )
+        await drag_south(driver, target)
+        refused = await message_starting(driver, "not saved", "move refused")
         assert refused == "not saved: 403: shops may not move"
         await asyncio.to_thread(
             driver.save_screenshot, str(ARTIFACTS / "map-move-refused.png")
@@ -377,14 +362,7 @@ async def test_the_map_follows_the_admins_rules(
         assert driver.find_elements(By.CSS_SELECTOR, ".leaflet-pm-icon-drag")
         await show_row(2)
         await asyncio.to_thread(driver.find_element(By.ID, "delete-row").click)
-        refused = await wait_for(
-            driver,
-            lambda d: (
-                (t := d.find_element(By.ID, "message").text).startswith("not deleted")
-                and t
-            ),
-            "delete refused",
-        )
+        refused = await message_starting(driver, "not deleted", "delete refused")
         assert refused.startswith("not deleted: 409: shop ")
         assert refused.endswith(" has open orders")
         await asyncio.to_thread(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -115,33 +116,41 @@ def near(got: tuple[float, float], want: tuple[int, int]) -> bool:
     return abs(got[0] - want[0]) <= 2 and abs(got[1] - want[1]) <= 2
 
 
+def form_map(driver: Any, column: str) -> Any:
+    """The Leaflet map under the form's ``column`` input."""
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(
+        By.CSS_SELECTOR, f".pgext-form-map[data-column={column}] .leaflet-container"
+    )
+
+
+async def open_form(
+    driver: Any, server: str, session_token: str, route: str, column: str
+) -> Any:
+    """Log in, open the admin's form at ``route`` (``table/id`` or
+    ``table/add``) and wait for the map under ``column``; returns it."""
+    await logged_in(driver, server, session_token)
+    await asyncio.to_thread(driver.get, f"{server}/admin/#/{route}/")
+    what = f"a map under {column!r} in the admin's form {route}"
+    return await wait_for(driver, lambda d: form_map(d, column), what)
+
+
 async def test_pick_a_location_and_draw_a_box_in_the_admins_edit_form(
     driver: Any, form_server: str, session_token: str
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    await logged_in(driver, form_server, session_token)
-    await asyncio.to_thread(driver.get, f"{form_server}/admin/#/form_place/1/")
-    spot_map = await wait_for(
-        driver,
-        lambda d: d.find_element(
-            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
-        ),
-        "a map under the admin's location field",
+    spot_map = await open_form(
+        driver, form_server, session_token, "form_place/1", "spot"
     )
     # The map came after the login without a reload (the admin's page was
     # first opened logged out); reload so the admin's header knows the user.
     await asyncio.to_thread(driver.refresh)
     spot_map = await wait_for(
-        driver,
-        lambda d: d.find_element(
-            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
-        ),
-        "the map again after a reload",
+        driver, lambda d: form_map(d, "spot"), "the map again after a reload"
     )
-    area_map = driver.find_element(
-        By.CSS_SELECTOR, ".pgext-form-map[data-column=area] .leaflet-container"
-    )
+    area_map = form_map(driver, "area")
     # Offline, the form's maps still show the land under the graticule.
     await wait_for(
         driver,
@@ -241,6 +250,104 @@ async def test_pick_a_location_and_draw_a_box_in_the_admins_edit_form(
     )
 
 
+# The view of a form map and each of its graticule labels: axis, text, the
+# degrees of the map at the label's two edges across its line (through the
+# map's own projection, from where the label is on the screen), whether it
+# lies wholly inside the view and whether a map control covers it.
+GRATICULE_LABELS = """
+const map = window.pgextFormMaps[arguments[0]], view = map.getBounds();
+const box = map.getContainer().getBoundingClientRect();
+const controls = [...map.getContainer().querySelectorAll(".leaflet-control")]
+  .map((c) => c.getBoundingClientRect());
+const nodes = map.getContainer().querySelectorAll(".pgext-graticule-label");
+const labels = [...nodes].map((node) => {
+  const r = node.getBoundingClientRect(), lat = node.dataset.axis === "lat";
+  const corner = (x, y) => map.containerPointToLatLng([x - box.left, y - box.top]);
+  const edges = lat
+    ? [corner(r.left, r.top).lat, corner(r.left, r.bottom).lat]
+    : [corner(r.left, r.bottom).lng, corner(r.right, r.bottom).lng];
+  return {
+    axis: node.dataset.axis, text: node.textContent, edges,
+    inside: r.left >= box.left && r.right <= box.right
+      && r.top >= box.top && r.bottom <= box.bottom,
+    covered: controls.some((c) => r.left < c.right && r.right > c.left
+      && r.top < c.bottom && r.bottom > c.top),
+  };
+});
+const lat = [view.getSouth(), view.getNorth()];
+return {labels, lat, lng: [view.getWest(), view.getEast()]};
+"""
+
+
+def check_graticule_labels(driver: Any, column: str) -> set[str]:
+    """Every line in view labelled, each once, inside the view, clear of the
+    map's controls and beside its own line; returns the labels' texts."""
+    shown: dict[str, Any] = driver.execute_script(GRATICULE_LABELS, column)
+    labels = shown["labels"]
+    values = {
+        axis: [float(x["text"].rstrip("°")) for x in labels if x["axis"] == axis]
+        for axis in ("lat", "lng")
+    }
+    for axis, found in values.items():
+        assert len(set(found)) == len(found), f"{axis} labels repeat: {sorted(found)}"
+    # The spacing of the lines, as the meridians' labels show it.
+    meridians = sorted(values["lng"])
+    assert len(meridians) >= 2, labels
+    step = meridians[1] - meridians[0]
+    for axis, found in values.items():
+        low, high = shown[axis]
+        in_view = range(math.floor(low / step) + 1, math.ceil(high / step))
+        assert sorted(round(v / step) for v in found) == list(in_view), (axis, shown)
+    for label in labels:
+        assert label["inside"] and not label["covered"], label
+        degrees = float(label["text"].rstrip("°"))
+        assert min(abs(edge - degrees) for edge in label["edges"]) < step / 10, label
+    return {label["text"] for label in labels}
+
+
+async def test_the_graticule_labels_each_line_once_per_view(
+    driver: Any, form_server: str, session_token: str
+) -> None:
+    """Labels drawn on each grid tile repeated along every row and column of
+    tiles; each parallel and meridian in view is labelled once, also after
+    the map is moved and zoomed."""
+    from selenium.webdriver.common.by import By
+
+    spot_map = await open_form(
+        driver, form_server, session_token, "form_place/1", "spot"
+    )
+    scroll_to(driver, spot_map)
+    tiles = await wait_for(
+        driver,
+        lambda d: len(spot_map.find_elements(By.CSS_SELECTOR, "canvas.leaflet-tile")),
+        "the graticule's tiles",
+    )
+    assert tiles > 2  # labels drawn per tile would repeat here
+    first = check_graticule_labels(driver, "spot")
+    await asyncio.to_thread(
+        spot_map.screenshot, str(ARTIFACTS / "admin-form-graticule.png")
+    )
+    # The box editor's map has drawing tools along its left edge too.
+    check_graticule_labels(driver, "area")
+
+    # Dragged across tiles, then zoomed in: labelled afresh, once each.
+    driver.execute_script(
+        "window.pgextFormMaps.spot.panBy([300, 200], {animate: false})"
+    )
+    assert check_graticule_labels(driver, "spot") != first
+    driver.execute_script(
+        "const map = window.pgextFormMaps.spot;"
+        "map.setZoom(map.getZoom() + 3, {animate: false})"
+    )
+    zoomed = check_graticule_labels(driver, "spot")
+    # Finer lines, with more digits.
+    assert min(map(decimals, zoomed)) > max(map(decimals, first))
+
+
+def decimals(text: str) -> int:
+    return len(text.rstrip("°").partition(".")[2])
+
+
 async def test_a_time_series_row_shows_its_series_around_it(
     driver: Any, form_server: str, session_token: str
 ) -> None:
@@ -270,14 +377,8 @@ async def test_pick_a_location_in_the_admins_add_form(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    await logged_in(driver, form_server, session_token)
-    await asyncio.to_thread(driver.get, f"{form_server}/admin/#/form_place/add/")
-    spot_map = await wait_for(
-        driver,
-        lambda d: d.find_element(
-            By.CSS_SELECTOR, ".pgext-form-map[data-column=spot] .leaflet-container"
-        ),
-        "a map in the admin's add form",
+    spot_map = await open_form(
+        driver, form_server, session_token, "form_place/add", "spot"
     )
     name = driver.find_element(By.CSS_SELECTOR, "form input[name=name]")
     await asyncio.to_thread(name.send_keys, "kiosk")
@@ -314,14 +415,8 @@ async def test_a_web_mercator_column_is_drawn_in_degrees_and_saved_in_metres(
     on the map into metres and says so with the GeoJSON ``crs`` member."""
     from selenium.webdriver.common.by import By
 
-    await logged_in(driver, live_server, session_token)
-    await asyncio.to_thread(driver.get, f"{live_server}/admin/#/adm_area/add/")
-    area_map = await wait_for(
-        driver,
-        lambda d: d.find_element(
-            By.CSS_SELECTOR, ".pgext-form-map[data-column=outline] .leaflet-container"
-        ),
-        "a map for the Web Mercator column",
+    area_map = await open_form(
+        driver, live_server, session_token, "adm_area/add", "outline"
     )
     name = driver.find_element(By.CSS_SELECTOR, "form input[name=name]")
     await asyncio.to_thread(name.send_keys, "mercator box")

@@ -23,7 +23,7 @@ from pgext import seam
 from pgext.admin import mount_widgets
 from pgext.engine import PgextEngine
 from pgext.postgis import Geometry
-from tests.helpers import recreate_tables
+from tests.helpers import recreate_tables, replace_admin_user
 
 pytestmark = pytest.mark.citus
 
@@ -59,14 +59,7 @@ async def client(citus: PgextEngine) -> AsyncIterator[httpx.AsyncClient]:
         ]
     )
     try:
-        await BaseUser.delete().where(BaseUser.username == USERNAME)
-        await BaseUser.create_user(
-            username=USERNAME,
-            password=PASSWORD,
-            email=f"{USERNAME}@example.com",
-            admin=True,
-            active=True,
-        )
+        await replace_admin_user(USERNAME, PASSWORD)
         admin = create_admin([CtaShop], auth_table=BaseUser, session_table=SessionsBase)
         app = Starlette(routes=[Mount("/admin/", admin)])
         widgets = mount_widgets(app, tables=[CtaShop])

@@ -14,8 +14,8 @@ from piccolo.table import Table
 
 from pgext import citus as pgcitus
 from pgext.engine import PgextEngine
-from tests.citus.cli import PiccoloApp
 from tests.helpers import recreate_tables
+from tests.piccolo_cli import PiccoloApp, forget_migrations
 
 pytestmark = pytest.mark.citus
 
@@ -51,8 +51,7 @@ async def _clean(engine: PgextEngine) -> None:
     async with engine.connection() as connection:
         for table in ("cm_sale", "cm_shop", "cm_country"):
             await connection.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
-        if await connection.fetchval("SELECT to_regclass('migration') IS NOT NULL"):
-            await connection.execute("DELETE FROM migration WHERE app_name = $1", APP)
+        await forget_migrations(connection, APP)
 
 
 @pytest.fixture

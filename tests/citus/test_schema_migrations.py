@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pgext.engine import PgextEngine
-from tests.citus.cli import PiccoloApp
+from tests.piccolo_cli import PiccoloApp, forget_migrations
 
 pytestmark = pytest.mark.citus
 
@@ -45,8 +45,7 @@ async def _clean(engine: PgextEngine) -> None:
             SCHEMA,
         )
         await connection.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-        if await connection.fetchval("SELECT to_regclass('migration') IS NOT NULL"):
-            await connection.execute("DELETE FROM migration WHERE app_name = $1", APP)
+        await forget_migrations(connection, APP)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pgext.engine import PgextEngine
-from tests.citus.cli import PiccoloApp
+from tests.piccolo_cli import PiccoloApp, forget_migrations
 
 pytestmark = pytest.mark.citus
 
@@ -37,8 +37,7 @@ class TsmReading(Table):
 async def _clean(engine: PgextEngine) -> None:
     async with engine.connection() as connection:
         await connection.execute("DROP TABLE IF EXISTS tsm_reading CASCADE")
-        if await connection.fetchval("SELECT to_regclass('migration') IS NOT NULL"):
-            await connection.execute("DELETE FROM migration WHERE app_name = $1", APP)
+        await forget_migrations(connection, APP)
 
 
 @pytest.fixture

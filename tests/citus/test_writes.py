@@ -9,7 +9,7 @@ from shapely import Point
 from pgext import citus as pgcitus
 from pgext.citus import RefusedOnDistributed
 from pgext.engine import PgextEngine
-from tests.citus.models import CITUS_MODELS, CtCountry, CtShop
+from tests.citus.models import CITUS_MODELS, CtCountry, CtSale, CtShop
 from tests.helpers import recreate_tables
 
 pytestmark = pytest.mark.citus
@@ -36,6 +36,13 @@ async def test_capabilities_and_distribution(shops: PgextEngine) -> None:
     assert found["ct_shop"][0] == "h" and found["ct_sale"][0] == "h"
     assert found["ct_shop"][1] == found["ct_sale"][1]  # co-located
     assert await pgcitus.is_citus_table(CtShop)
+    # What the server says each table is distributed by (a reference table,
+    # a local one and a missing one are not hash-distributed).
+    assert await pgcitus.distribution_column_on_server(CtShop) == "tenant"
+    assert await pgcitus.distribution_column_on_server(CtSale) == "tenant"
+    assert await pgcitus.distribution_column_on_server(CtCountry) is None
+    for name in ("pg_catalog.pg_class", "no_such_table"):
+        assert await pgcitus.distribution_column_on_server(name, shops) is None
     keys = await shops.execute_in_new_connection(
         "SELECT pg_get_constraintdef(oid) AS d FROM pg_constraint "
         "WHERE conrelid = 'ct_shop'::regclass AND contype = 'p'"

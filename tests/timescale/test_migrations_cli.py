@@ -4,9 +4,6 @@ app whose piccolo_conf uses PgextEngine on the TimescaleDB server."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,10 +12,10 @@ from typing import Any
 import pytest
 
 from pgext.engine import PgextEngine
+from tests.piccolo_cli import PiccoloApp, forget_migrations
 
 pytestmark = pytest.mark.timescale
 
-REPO = Path(__file__).resolve().parents[2]
 APP = "tsmig"
 
 TABLES = """
@@ -74,67 +71,7 @@ class MigMetricDaily(ContinuousAggregate, tablename="mig_metric_daily"):
     count = Integer()
 """
 
-APP_MODULE = """
-import os
-
-from piccolo.conf.apps import AppConfig
-
-from {app}.tables import MigMetric, MigMetricDaily, MigMetricHourly
-
-APP_CONFIG = AppConfig(
-    app_name="{app}",
-    migrations_folder_path=os.path.join(
-        os.path.dirname(__file__), "piccolo_migrations"
-    ),
-    table_classes=[MigMetric, MigMetricHourly, MigMetricDaily],
-)
-"""
-
-CONF = """
-import json
-import os
-
-from piccolo.conf.apps import AppRegistry
-
-from pgext.engine import PgextEngine
-
-DB = PgextEngine(
-    config=json.loads(os.environ["PGEXT_TSMIG_CONFIG"]), extensions=("timescaledb",)
-)
-APP_REGISTRY = AppRegistry(apps=["{app}.piccolo_app"])
-"""
-
-
-def write_app(root: Path, retention: str) -> None:
-    package = root / APP
-    package.mkdir(exist_ok=True)
-    (package / "__init__.py").write_text("")
-    (package / "tables.py").write_text(TABLES.format(retention=retention))
-    (package / "piccolo_app.py").write_text(APP_MODULE.format(app=APP))
-    (root / "tsmig_conf.py").write_text(CONF.format(app=APP))
-
-
-def piccolo(root: Path, config: dict[str, Any], *args: str) -> str:
-    env = {
-        **os.environ,
-        "PICCOLO_CONF": "tsmig_conf",
-        "PGEXT_TSMIG_CONFIG": json.dumps(config),
-        "PYTHONPATH": os.pathsep.join([str(root), str(REPO)]),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", "from piccolo.main import main; main()", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    assert "Traceback" not in output, output
-    return output
+CLASSES = ["MigMetric", "MigMetricHourly", "MigMetricDaily"]
 
 
 async def _clean(engine: PgextEngine) -> None:
@@ -142,8 +79,7 @@ async def _clean(engine: PgextEngine) -> None:
         for view in ("mig_metric_daily", "mig_metric_hourly"):
             await connection.execute(f"DROP MATERIALIZED VIEW IF EXISTS {view}")
         await connection.execute("DROP TABLE IF EXISTS mig_metric CASCADE")
-        if await connection.fetchval("SELECT to_regclass('migration') IS NOT NULL"):
-            await connection.execute("DELETE FROM migration WHERE app_name = $1", APP)
+        await forget_migrations(connection, APP)
 
 
 @pytest.fixture
@@ -176,57 +112,52 @@ async def _server_state(engine: PgextEngine) -> dict[str, Any]:
     }
 
 
-def _migrations(root: Path) -> list[Path]:
-    return sorted((root / APP / "piccolo_migrations").glob(f"{APP}_*.py"))
-
-
 async def test_auto_migrations_round_trip(
     clean: PgextEngine, timescale_config: dict[str, Any], tmp_path: Path
 ) -> None:
-    write_app(tmp_path, retention="90 days")
-    out = piccolo(tmp_path, timescale_config, "migrations", "new", APP, "--auto")
-    files = _migrations(tmp_path)
+    app = PiccoloApp(
+        tmp_path,
+        APP,
+        TABLES.format(retention="90 days"),
+        CLASSES,
+        timescale_config,
+        extensions=("timescaledb",),
+    )
+    out = app.run("migrations", "new", APP, "--auto")
+    files = app.migrations()
     assert len(files) == 2, out
     piccolo_file, pgext_file = (f.read_text() for f in files)
     assert "add_table" in piccolo_file and "mig_metric_hourly" not in piccolo_file
     assert "wrap_in_transaction=False" in pgext_file
     assert '"retention": "90 days"' in pgext_file
 
-    piccolo(tmp_path, timescale_config, "migrations", "forwards", APP)
+    app.run("migrations", "forwards", APP)
     state = await _server_state(clean)
     assert state["hypertable"]
     assert state["views"] == {"mig_metric_daily": True, "mig_metric_hourly": False}
     assert state["jobs"]["policy_retention"]["drop_after"] == "90 days"
     assert "policy_compression" in state["jobs"]
 
-    out = piccolo(tmp_path, timescale_config, "migrations", "new", APP, "--auto")
+    out = app.run("migrations", "new", APP, "--auto")
     assert "No changes detected" in out
-    assert len(_migrations(tmp_path)) == 2
+    assert len(app.migrations()) == 2
 
-    write_app(tmp_path, retention="30 days")
-    out = piccolo(tmp_path, timescale_config, "migrations", "new", APP, "--auto")
-    files = _migrations(tmp_path)
+    app.write_tables(TABLES.format(retention="30 days"))
+    out = app.run("migrations", "new", APP, "--auto")
+    files = app.migrations()
     assert len(files) == 3, out
     assert '"retention": "30 days"' in files[-1].read_text()
-    piccolo(tmp_path, timescale_config, "migrations", "forwards", APP)
+    app.run("migrations", "forwards", APP)
     state = await _server_state(clean)
     assert state["jobs"]["policy_retention"]["drop_after"] == "30 days"
-    out = piccolo(tmp_path, timescale_config, "migrations", "new", APP, "--auto")
+    out = app.run("migrations", "new", APP, "--auto")
     assert "No changes detected" in out
 
     # Backwards one step restores the old policy; then everything goes.
-    piccolo(tmp_path, timescale_config, "migrations", "backwards", APP, "--auto_agree")
+    app.run("migrations", "backwards", APP, "--auto_agree")
     state = await _server_state(clean)
     assert state["jobs"]["policy_retention"]["drop_after"] == "90 days"
-    piccolo(
-        tmp_path,
-        timescale_config,
-        "migrations",
-        "backwards",
-        APP,
-        "--migration_id=all",
-        "--auto_agree",
-    )
+    app.run("migrations", "backwards", APP, "--migration_id=all", "--auto_agree")
     state = await _server_state(clean)
     assert state == {"hypertable": False, "views": {}, "jobs": {}}
     async with clean.connection() as connection:

@@ -67,34 +67,6 @@
     return typeof coords[0] === "number" ? f(coords) : coords.map((c) => mapCoords(c, f));
   }
 
-  // Without tiles (offline, the default) a map of a small place would be
-  // a blank square: a labelled graticule says where and how large it is.
-  const NICE = [0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 45];
-  const Graticule = L.GridLayer.extend({
-    createTile(coords) {
-      const size = this.getTileSize();
-      const tile = document.createElement("canvas");
-      tile.width = size.x; tile.height = size.y;
-      const ctx = tile.getContext("2d");
-      const map = this._map, z = coords.z, origin = coords.scaleBy(size);
-      const nw = map.unproject(origin, z), se = map.unproject(origin.add(size), z);
-      const step = NICE.find((n) => n >= (360 / 2 ** z) / 3) || 45;
-      const digits = Math.max(0, -Math.floor(Math.log10(step)));
-      ctx.strokeStyle = "rgba(60, 80, 110, 0.25)"; ctx.fillStyle = "rgba(40, 60, 90, 0.7)"; ctx.font = "10px sans-serif";
-      for (let lng = Math.ceil(nw.lng / step) * step; lng < se.lng; lng += step) {
-        const x = map.project([nw.lat, lng], z).x - origin.x;
-        ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, size.y); ctx.stroke();
-        // A label cut by the tile's edge would read as another number.
-        if (x < size.x - 50) ctx.fillText(`${lng.toFixed(digits)}°`, x + 2, size.y - 3);
-      }
-      for (let lat = Math.ceil(se.lat / step) * step; lat < nw.lat; lat += step) {
-        const y = map.project([lat, nw.lng], z).y - origin.y;
-        ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(size.x, y); ctx.stroke();
-        ctx.fillText(`${lat.toFixed(digits)}°`, 2, y - 2);
-      }
-      return tile;
-    },
-  });
   // Natural Earth country outlines under the graticule, fetched once for
   // every form map: offline, the map still shows where on Earth it is.
   let land = null;
@@ -165,7 +137,7 @@
     if (cfg.tileUrl) L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 }).addTo(map);
     else {
       outlines(map);
-      new Graticule({ maxZoom: 19 }).addTo(map);
+      window.pgextGraticule(map, 19);
     }
     const layers = L.featureGroup().addTo(map);
     const write = watchValue(input, () => show(true));

@@ -1,5 +1,6 @@
-"""Driving the real ``piccolo migrations`` CLI in a subprocess against a
-Citus cluster, for a throwaway app written into a temporary folder."""
+"""Driving the real ``piccolo`` CLI in a subprocess, for a throwaway app
+written into a temporary folder, whose piccolo_conf uses PgextEngine on the
+server a test names."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 APP_MODULE = """
 import os
@@ -36,16 +38,32 @@ from piccolo.conf.apps import AppRegistry
 
 from pgext.engine import PgextEngine
 
-DB = PgextEngine(config=json.loads(os.environ["PGEXT_CLI_CONFIG"]))
+DB = PgextEngine(
+    config=json.loads(os.environ["PGEXT_CLI_CONFIG"]), extensions={extensions!r}
+)
 APP_REGISTRY = AppRegistry(apps=["{app}.piccolo_app"])
 """
 
 
+async def forget_migrations(connection: Any, app: str) -> None:
+    """Remove what Piccolo recorded of ``app``'s migrations on the server
+    (a test's throwaway app starts and ends with none)."""
+    if await connection.fetchval("SELECT to_regclass('migration') IS NOT NULL"):
+        await connection.execute("DELETE FROM migration WHERE app_name = $1", app)
+
+
 class PiccoloApp:
-    """An app ``name`` with ``tables`` (source of its tables.py) in ``root``."""
+    """An app ``name`` with ``tables`` (source of its tables.py, defining
+    ``classes``) in ``root``; its engine creates ``extensions`` at start-up."""
 
     def __init__(
-        self, root: Path, name: str, tables: str, classes: list[str], config: Any
+        self,
+        root: Path,
+        name: str,
+        tables: str,
+        classes: list[str],
+        config: Any,
+        extensions: Sequence[str] = (),
     ) -> None:
         self.root = root
         self.name = name
@@ -53,11 +71,17 @@ class PiccoloApp:
         package = root / name
         package.mkdir()
         (package / "__init__.py").write_text("")
-        (package / "tables.py").write_text(tables)
+        self.write_tables(tables)
         (package / "piccolo_app.py").write_text(
             APP_MODULE.format(app=name, tables=", ".join(classes))
         )
-        (root / f"{name}_conf.py").write_text(CONF.format(app=name))
+        (root / f"{name}_conf.py").write_text(
+            CONF.format(app=name, extensions=tuple(extensions))
+        )
+
+    def write_tables(self, tables: str) -> None:
+        """Replace the source of the app's tables.py (the same classes)."""
+        (self.root / self.name / "tables.py").write_text(tables)
 
     def migrations(self) -> list[Path]:
         folder = self.root / self.name / "piccolo_migrations"
