@@ -14,7 +14,11 @@ pgext version before this one created ("today's form").
 * ``raw asyncpg, planar box on the plain index + exact test``: the other
   design considered (a degree box, wide enough for the latitude, on the plain
   index, then the geodesic test);
-* ``today's form (no ::geography index)``: pgext's SQL on the old table.
+* ``today's form (no ::geography index)``: pgext's SQL on the old table;
+* ``pgext prepare() ...``: the same query compiled once
+  (:func:`pgext.postgis.prepare`), run per point on a held connection, as
+  the raw rows are, and through the engine's pool (asyncpg resets a pooled
+  connection when it goes back: one more round trip).
 
 ``knn(10)``:
 
@@ -26,11 +30,14 @@ pgext version before this one created ("today's form").
   included, not its run);
 * ``today's form: ORDER BY location <-> (degrees)``: what pgext compiled to
   before (planar order in degrees, the wrong rows at high latitudes);
-* ``brute force ORDER BY ST_Distance(::geography)``: the truth, a full scan.
+* ``brute force ORDER BY ST_Distance(::geography)``: the truth, a full scan;
+* ``pgext prepare() knn``, as for dwithin.
 
 pgext's knn rows are checked against the brute force (not timed).  A last
-job times primary-key selects through Piccolo and raw asyncpg: Piccolo's own
-per-query cost, which dominates the ratios of sub-millisecond queries.  The
+job times primary-key range selects of 10 rows (knn's count) through
+Piccolo, raw asyncpg on a held connection and raw asyncpg through the
+pool: Piccolo's own per-query cost, which dominates the ratios of
+sub-millisecond queries, and how much of it is the pool's reset.  The
 ``EXPLAIN ANALYZE`` of pgext's two statements is written next to the
 results (``postgis_geodesic_explain.txt``).  Goal (issue 14): pgext within
 1.2x of the best raw form with its index.
@@ -45,12 +52,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from piccolo.columns import Integer
 from piccolo.table import Table
-from shapely import Point
+from shapely import Point, set_srid
 
 from bench.runner import JobResult, compare, progress
 from pgext import seam
 from pgext.engine import PgextEngine
-from pgext.postgis import Geometry
+from pgext.postgis import Geometry, GeometryParam, prepare
 from pgext.postgis.measure import D
 
 if TYPE_CHECKING:
@@ -70,6 +77,7 @@ async def _fill(engine: PgextEngine, rows: int) -> None:
     await BenchGeoPoint.alter().drop_table(if_exists=True)
     await BenchGeoPoint.create_table()
     async with engine.connection() as connection:
+        progress(f"postgis_geodesic: inserting {rows:,} points (both indexes kept)")
         await connection.execute(
             "INSERT INTO bench_geo_point (rank, location) "
             "SELECT g, ST_SetSRID(ST_MakePoint(random() * 40 - 10, "
@@ -77,10 +85,12 @@ async def _fill(engine: PgextEngine, rows: int) -> None:
             rows,
         )
         await connection.execute(f"DROP TABLE IF EXISTS {OLD}")
+        progress("postgis_geodesic: copying them to today's form (plain index only)")
         await connection.execute(
             f"CREATE TABLE {OLD} AS SELECT * FROM bench_geo_point; "
             f"CREATE INDEX {OLD}_location ON {OLD} USING gist (location)"
         )
+        progress("postgis_geodesic: ANALYZE")
         await connection.execute(f"ANALYZE bench_geo_point; ANALYZE {OLD}")
 
 
@@ -117,7 +127,7 @@ async def run(ctx: BenchContext) -> list[JobResult]:
             results = [
                 await _dwithin(ctx, raw, column, here, rows),
                 await _knn(ctx, raw, column, here, rows),
-                await _floor(ctx, raw, len(here)),
+                await _floor(ctx, raw, engine, len(here)),
             ]
         _residuals(results, len(here))
         return results
@@ -156,6 +166,18 @@ async def _dwithin(
             )
         return found
 
+    nearby = prepare(
+        BenchGeoPoint.select(BenchGeoPoint.id).where(
+            column.dwithin(GeometryParam("here"), D(km=5))
+        )
+    )
+
+    async def prepared_held() -> int:
+        return sum([len(await nearby.run(raw, here=Point(x, y))) for x, y in here])
+
+    async def prepared_pool() -> int:
+        return sum([len(await nearby.run(here=Point(x, y))) for x, y in here])
+
     async def raw_best() -> int:
         return sum([len(await raw.fetch(best, x, y)) for x, y in here])
 
@@ -172,7 +194,8 @@ async def _dwithin(
             ]
         )
 
-    counts = {await job() for job in (pgext_dwithin, raw_best, raw_boxed, old_form)}
+    jobs = (pgext_dwithin, prepared_held, prepared_pool, raw_best, raw_boxed, old_form)
+    counts = {await job() for job in jobs}
     if len(counts) != 1:
         raise AssertionError(f"dwithin implementations disagree: {counts}")
     return await compare(
@@ -180,6 +203,8 @@ async def _dwithin(
         {
             "raw asyncpg, ST_DWithin(::geography), its index": raw_best,
             "pgext dwithin": pgext_dwithin,
+            "pgext prepare() dwithin, held connection": prepared_held,
+            "pgext prepare() dwithin, engine's pool": prepared_pool,
             "raw asyncpg, planar box on the plain index + exact test": raw_boxed,
             "today's form (no ::geography index)": old_form,
         },
@@ -244,17 +269,33 @@ async def _knn(
 
     # pgext's statement compiled once: the exact two-step by hand, with
     # only the operands changing (asyncpg reuses the prepared statement).
+    # (The operand travels as EWKB bytes; the raw job binds shapely points,
+    # which the connection's codec encodes.)
     once = BenchGeoPoint.select(BenchGeoPoint.id).order_by(column.knn(Point(0, 0)))
     two_step, template = once.limit(10).querystrings[0].compile_string()
-    slots = [i for i, value in enumerate(template) if isinstance(value, Point)]
+    slots = [i for i, value in enumerate(template) if type(value) is bytes]
 
     async def raw_two_step() -> list[int]:
         found = []
         for x, y in here:
             values = list(template)
+            point = set_srid(Point(x, y), 4326)
             for slot in slots:
-                values[slot] = Point(x, y)
+                values[slot] = point
             found.extend(r[0] for r in await raw.fetch(two_step, *values))
+        return found
+
+    nearest = prepare(
+        BenchGeoPoint.select(BenchGeoPoint.id)
+        .order_by(column.knn(GeometryParam("here")))
+        .limit(10)
+    )
+
+    async def prepared_knn() -> list[int]:
+        found = []
+        for x, y in here:
+            rows = await nearest.run(raw, here=Point(x, y))
+            found.extend(r["id"] for r in rows)
         return found
 
     truth = await raw_job(brute)()
@@ -262,11 +303,14 @@ async def _knn(
         raise AssertionError("the two-step SQL differs from the brute force")
     if sorted(await pgext_knn()) != sorted(truth):
         raise AssertionError("pgext knn differs from the brute-force geodesic order")
+    if sorted(await prepared_knn()) != sorted(truth):
+        raise AssertionError("prepared knn differs from the brute-force order")
     return await compare(
         f"knn(10) on {rows:,} Geometry(4326) points, {len(here)} queries",
         {
             "raw asyncpg, ORDER BY ::geography <-> LIMIT 10": raw_job(sphere),
             "pgext knn (exact geodesic, 2 index scans)": pgext_knn,
+            "pgext prepare() knn, held connection": prepared_knn,
             "raw asyncpg, pgext's two-step SQL written once": raw_two_step,
             "raw asyncpg, pgext's SQL compiled per query": raw_job("", compiled=True),
             "today's form: ORDER BY location <-> (degrees)": raw_job(degrees),
@@ -289,28 +333,54 @@ async def _knn(
     )
 
 
-async def _floor(ctx: BenchContext, raw: Any, queries: int) -> JobResult:
-    """What any Piccolo select costs over raw asyncpg (the same number of
-    primary-key look-ups): the part of the ratios above that is not
-    pgext's SQL."""
-    sql = "SELECT id FROM bench_geo_point WHERE id = $1"
+async def _floor(
+    ctx: BenchContext, raw: Any, engine: PgextEngine, queries: int
+) -> JobResult:
+    """What any Piccolo select costs over raw asyncpg (primary-key ranges of
+    10 rows, knn's count): the part of the ratios above that is not
+    pgext's SQL, and how much of it is the pool's reset."""
+    sql = "SELECT id FROM bench_geo_point WHERE id >= $1 AND id < $2"
+    table = BenchGeoPoint
 
-    async def piccolo_pk() -> None:
-        for key in range(1, queries + 1):
-            await BenchGeoPoint.select(BenchGeoPoint.id).where(BenchGeoPoint.id == key)
+    async def piccolo_range() -> int:
+        found = 0
+        for key in range(1, queries * 10, 10):
+            found += len(
+                await table.select(table.id).where(
+                    (table.id >= key) & (table.id < key + 10)
+                )
+            )
+        return found
 
-    async def raw_pk() -> None:
-        for key in range(1, queries + 1):
-            await raw.fetch(sql, key)
+    async def raw_range() -> int:
+        found = 0
+        for key in range(1, queries * 10, 10):
+            found += len(await raw.fetch(sql, key, key + 10))
+        return found
+
+    async def raw_pool_range() -> int:
+        found = 0
+        for key in range(1, queries * 10, 10):
+            async with engine.connection() as pooled:
+                found += len(await pooled.fetch(sql, key, key + 10))
+        return found
 
     return await compare(
-        f"Piccolo's per-query floor: {queries} primary-key selects",
-        {"raw asyncpg": raw_pk, "Piccolo select (PgextEngine)": piccolo_pk},
+        f"Piccolo's per-query floor: {queries} primary-key range selects of 10 rows",
+        {
+            "raw asyncpg": raw_range,
+            "Piccolo select (PgextEngine)": piccolo_range,
+            "raw asyncpg, through the engine's pool": raw_pool_range,
+        },
         baseline="raw asyncpg",
         units=queries,
         unit_name="query",
         server=await ctx.describe(ctx.postgres_config),
-        notes="No spatial SQL: the fixed cost of building and running a Piccolo query.",
+        notes=(
+            "No spatial SQL: the fixed cost of building and running a Piccolo "
+            "query; the pool row is asyncpg's acquire and release (a reset "
+            "round trip) alone."
+        ),
         repeat=ctx.size(20, 5),
     )
 
