@@ -59,6 +59,17 @@ class ParamSlot:
     owner: SpatialInfo
     sql_type: str
 
+    @property
+    def __geo_interface__(self) -> Any:
+        # Where the codec looks last for a geometry: a query run without
+        # prepare() says what is missing instead of "cannot read".
+        from pgext.postgis.query_errors import SpatialQueryError
+
+        raise SpatialQueryError(
+            f"no value for GeometryParam({self.param.name!r}): run the query "
+            f"through prepare(query).run({self.param.name}=...)"
+        )
+
 
 class PreparedSelect:
     """A Piccolo ``Select`` compiled once (see the module docstring)."""

@@ -4,6 +4,7 @@ the builder checks them."""
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 import shapely
 from piccolo.columns import Varchar
@@ -133,6 +134,12 @@ async def test_points_are_checked_like_the_builders(shops: None) -> None:
         await near_location.run()
     with pytest.raises(TypeError, match="unknown \\['there'\\]"):
         await near_location.run(here=Point(0, 0), there=Point(1, 1))
+
+
+async def test_a_parameter_outside_prepare_says_so(shops: None) -> None:
+    missing = "no value for GeometryParam\\('here'\\)"
+    with pytest.raises(asyncpg.DataError, match=missing):
+        await PrepShop.select(PrepShop.name).where(PrepShop.location.dwithin(HERE, 1))
 
 
 def test_only_selects_are_prepared() -> None:
