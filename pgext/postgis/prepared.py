@@ -46,6 +46,12 @@ class GeometryParam:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"a parameter name is an identifier, got {self.name!r}")
+        if self.name in _RUN_ARGUMENTS:
+            raise ValueError(f"{self.name!r} is run()'s own argument; pick another")
+
+
+# run()'s own parameters, which a point's keyword would collide with.
+_RUN_ARGUMENTS = frozenset({"self", "connection"})
 
 
 @dataclass(frozen=True)

@@ -149,3 +149,5 @@ def test_only_selects_are_prepared() -> None:
         prepare(PrepShop.select(PrepShop.name).output(as_list=True))
     with pytest.raises(ValueError, match="identifier"):
         GeometryParam("not a name")
+    with pytest.raises(ValueError, match="run\\(\\)'s own argument"):
+        GeometryParam("connection")
