@@ -6,7 +6,9 @@ Piccolo's GiST index on the column and pgext's ``(location::geography)``
 expression index), and a copy with only the plain GiST index: the table every
 pgext version before this one created ("today's form").
 
-``dwithin(D(km=5))`` for a handful of query points, per round:
+``dwithin(D(km=5))`` for 100 query points (20 with ``--quick``) per round;
+the forms that scan the whole table (today's and the brute force) run in
+jobs of their own on 5 of them, next to the same baseline:
 
 * ``pgext dwithin``: through Piccolo, ``ST_DWithin(location::geography, ...)``;
 * ``raw asyncpg, ST_DWithin(::geography), its index``: the same statement by
@@ -14,7 +16,11 @@ pgext version before this one created ("today's form").
 * ``raw asyncpg, planar box on the plain index + exact test``: the other
   design considered (a degree box, wide enough for the latitude, on the plain
   index, then the geodesic test);
-* ``today's form (no ::geography index)``: pgext's SQL on the old table.
+* ``today's form (no ::geography index)``: pgext's SQL on the old table;
+* ``pgext prepare() ...``: the same query compiled once
+  (:func:`pgext.postgis.prepare`), run per point on a held connection, as
+  the raw rows are, and through the engine's pool (asyncpg resets a pooled
+  connection when it goes back: one more round trip).
 
 ``knn(10)``:
 
@@ -26,11 +32,15 @@ pgext version before this one created ("today's form").
   included, not its run);
 * ``today's form: ORDER BY location <-> (degrees)``: what pgext compiled to
   before (planar order in degrees, the wrong rows at high latitudes);
-* ``brute force ORDER BY ST_Distance(::geography)``: the truth, a full scan.
+* ``brute force ORDER BY ST_Distance(::geography)``: the truth, a full scan;
+* ``pgext prepare() knn``, as for dwithin.
 
-pgext's knn rows are checked against the brute force (not timed).  A last
-job times primary-key selects through Piccolo and raw asyncpg: Piccolo's own
-per-query cost, which dominates the ratios of sub-millisecond queries.  The
+pgext's knn rows are checked against the brute force on 5 points and
+against the exact two-step SQL on all of them (not timed).  A last
+job times primary-key range selects of 10 rows (knn's count) through
+Piccolo, raw asyncpg on a held connection and raw asyncpg through the
+pool: Piccolo's own per-query cost, which dominates the ratios of
+sub-millisecond queries, and how much of it is the pool's reset.  The
 ``EXPLAIN ANALYZE`` of pgext's two statements is written next to the
 results (``postgis_geodesic_explain.txt``).  Goal (issue 14): pgext within
 1.2x of the best raw form with its index.
@@ -45,12 +55,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from piccolo.columns import Integer
 from piccolo.table import Table
-from shapely import Point
+from shapely import Point, set_srid
 
 from bench.runner import JobResult, compare, progress
 from pgext import seam
 from pgext.engine import PgextEngine
-from pgext.postgis import Geometry
+from pgext.postgis import Geometry, GeometryParam, prepare
 from pgext.postgis.measure import D
 
 if TYPE_CHECKING:
@@ -70,6 +80,7 @@ async def _fill(engine: PgextEngine, rows: int) -> None:
     await BenchGeoPoint.alter().drop_table(if_exists=True)
     await BenchGeoPoint.create_table()
     async with engine.connection() as connection:
+        progress(f"postgis_geodesic: inserting {rows:,} points (both indexes kept)")
         await connection.execute(
             "INSERT INTO bench_geo_point (rank, location) "
             "SELECT g, ST_SetSRID(ST_MakePoint(random() * 40 - 10, "
@@ -77,10 +88,12 @@ async def _fill(engine: PgextEngine, rows: int) -> None:
             rows,
         )
         await connection.execute(f"DROP TABLE IF EXISTS {OLD}")
+        progress("postgis_geodesic: copying them to today's form (plain index only)")
         await connection.execute(
             f"CREATE TABLE {OLD} AS SELECT * FROM bench_geo_point; "
             f"CREATE INDEX {OLD}_location ON {OLD} USING gist (location)"
         )
+        progress("postgis_geodesic: ANALYZE")
         await connection.execute(f"ANALYZE bench_geo_point; ANALYZE {OLD}")
 
 
@@ -102,25 +115,26 @@ async def run(ctx: BenchContext) -> list[JobResult]:
     engine = PgextEngine(config=config, extensions=("postgis",))
     await engine.start_connection_pool(min_size=1, max_size=1)
     # A connection of its own, with pgext's codecs (the compiled statement
-    # carries shapely operands); the other raw statements bind plain floats.
+    # carries EWKB operands); the other raw statements bind plain floats.
     raw_engine = PgextEngine(config=config)
     progress(f"postgis_geodesic: {rows:,} points, two tables")
     await _fill(engine, rows)
     rng = np.random.default_rng(14)
+    count = ctx.size(100, 20)
     here = [
         (float(x), float(y))
-        for x, y in zip(rng.uniform(-9, 29, 5), rng.uniform(36, 69, 5), strict=True)
+        for x, y in zip(
+            rng.uniform(-9, 29, count), rng.uniform(36, 69, count), strict=True
+        )
     ]
     column = BenchGeoPoint.location
     try:
         async with raw_engine.connection() as raw:
-            results = [
-                await _dwithin(ctx, raw, column, here, rows),
-                await _knn(ctx, raw, column, here, rows),
-                await _floor(ctx, raw, len(here)),
-            ]
-        _residuals(results, len(here))
-        return results
+            dwithin, dwithin_scans = await _dwithin(ctx, raw, column, here, rows)
+            knn, knn_scans = await _knn(ctx, raw, column, here, rows)
+            floor = await _floor(ctx, raw, engine, len(here))
+        _residuals(dwithin, knn, floor, len(here))
+        return [dwithin, knn, floor, dwithin_scans, knn_scans]
     finally:
         async with engine.connection() as connection:
             await connection.execute(f"DROP TABLE IF EXISTS {OLD}")
@@ -128,9 +142,21 @@ async def run(ctx: BenchContext) -> list[JobResult]:
         await engine.close_connection_pool()
 
 
+Points = list[tuple[float, float]]
+
+
+def _summed(fetch: Any, points: Points) -> Any:
+    """A job: ``fetch(x, y)`` for every point, the rows counted."""
+
+    async def job() -> int:
+        return sum([len(await fetch(x, y)) for x, y in points])
+
+    return job
+
+
 async def _dwithin(
-    ctx: BenchContext, raw: Any, column: Any, here: list[tuple[float, float]], rows: int
-) -> JobResult:
+    ctx: BenchContext, raw: Any, column: Any, here: Points, rows: int
+) -> tuple[JobResult, JobResult]:
     query = BenchGeoPoint.select(BenchGeoPoint.id).where(
         column.dwithin(Point(*here[0]), D(km=5))
     )
@@ -145,57 +171,73 @@ async def _dwithin(
         "ST_MakeEnvelope($3, $4, $5, $6, 4326) AND ST_DWithin(location::geography, "
         f"{POINT_SQL}::geography, 5000)"
     )
+    nearby = prepare(
+        BenchGeoPoint.select(BenchGeoPoint.id).where(
+            column.dwithin(GeometryParam("here"), D(km=5))
+        )
+    )
 
-    async def pgext_dwithin() -> int:
-        found = 0
-        for x, y in here:
-            found += len(
-                await BenchGeoPoint.select(BenchGeoPoint.id).where(
-                    column.dwithin(Point(x, y), D(km=5))
-                )
-            )
-        return found
-
-    async def raw_best() -> int:
-        return sum([len(await raw.fetch(best, x, y)) for x, y in here])
-
-    async def raw_boxed() -> int:
-        return sum(
-            [len(await raw.fetch(boxed, x, y, *_box(x, y, 5000))) for x, y in here]
+    async def builder(x: float, y: float) -> Any:
+        return await BenchGeoPoint.select(BenchGeoPoint.id).where(
+            column.dwithin(Point(x, y), D(km=5))
         )
 
-    async def old_form() -> int:
-        return sum(
-            [
-                len(await raw.fetch(best.replace("bench_geo_point", OLD), x, y))
-                for x, y in here
-            ]
-        )
+    async def prepared_held(x: float, y: float) -> Any:
+        return await nearby.run(raw, here=Point(x, y))
 
-    counts = {await job() for job in (pgext_dwithin, raw_best, raw_boxed, old_form)}
-    if len(counts) != 1:
-        raise AssertionError(f"dwithin implementations disagree: {counts}")
+    async def prepared_pool(x: float, y: float) -> Any:
+        return await nearby.run(here=Point(x, y))
+
+    async def raw_best(x: float, y: float) -> Any:
+        return await raw.fetch(best, x, y)
+
+    async def raw_boxed(x: float, y: float) -> Any:
+        return await raw.fetch(boxed, x, y, *_box(x, y, 5000))
+
+    async def old_form(x: float, y: float) -> Any:
+        return await raw.fetch(best.replace("bench_geo_point", OLD), x, y)
+
+    fast = {
+        "raw asyncpg, ST_DWithin(::geography), its index": raw_best,
+        "pgext dwithin": builder,
+        "pgext prepare() dwithin, held connection": prepared_held,
+        "pgext prepare() dwithin, engine's pool": prepared_pool,
+        "raw asyncpg, planar box on the plain index + exact test": raw_boxed,
+    }
+    few = here[:5]
+    on_few = {await _summed(f, few)() for f in (*fast.values(), old_form)}
+    counts = {await _summed(f, here)() for f in fast.values()}
+    if len(on_few) != 1 or len(counts) != 1:
+        raise AssertionError(f"dwithin forms disagree: {on_few}, {counts}")
+    baseline = "raw asyncpg, ST_DWithin(::geography), its index"
+    server = await ctx.describe(ctx.postgres_config)
     return await compare(
         f"dwithin(D(km=5)) on {rows:,} Geometry(4326) points, {len(here)} queries",
-        {
-            "raw asyncpg, ST_DWithin(::geography), its index": raw_best,
-            "pgext dwithin": pgext_dwithin,
-            "raw asyncpg, planar box on the plain index + exact test": raw_boxed,
-            "today's form (no ::geography index)": old_form,
-        },
-        baseline="raw asyncpg, ST_DWithin(::geography), its index",
-        anchors=["today's form (no ::geography index)"],
+        {name: _summed(f, here) for name, f in fast.items()},
+        baseline=baseline,
         units=len(here),
         unit_name="query",
-        server=await ctx.describe(ctx.postgres_config),
-        notes=f"{counts.pop()} rows found in all; every variant returns the same rows.",
-        repeat=ctx.size(5, 2),
+        server=server,
+        notes=f"{max(counts)} rows found in all; every variant returns the same rows.",
+        repeat=ctx.size(7, 3),
+    ), await compare(
+        f"dwithin(D(km=5)) on {rows:,} points, today's form: {len(few)} queries",
+        {
+            baseline: _summed(raw_best, few),
+            "today's form (no ::geography index)": _summed(old_form, few),
+        },
+        baseline=baseline,
+        units=len(few),
+        unit_name="query",
+        server=server,
+        notes="pgext's SQL on the table without the ::geography index: a full scan.",
+        repeat=ctx.size(3, 2),
     )
 
 
 async def _knn(
-    ctx: BenchContext, raw: Any, column: Any, here: list[tuple[float, float]], rows: int
-) -> JobResult:
+    ctx: BenchContext, raw: Any, column: Any, here: Points, rows: int
+) -> tuple[JobResult, JobResult]:
     query = (
         BenchGeoPoint.select(BenchGeoPoint.id)
         .order_by(column.knn(Point(*here[0])))
@@ -213,112 +255,149 @@ async def _knn(
         f"{POINT_SQL}::geography), id LIMIT 10"
     )
 
-    async def pgext_knn() -> list[int]:
-        found = []
-        for x, y in here:
-            result = await (
-                BenchGeoPoint.select(BenchGeoPoint.id)
-                .order_by(column.knn(Point(x, y)))
-                .limit(10)
-            )
-            found.append([r["id"] for r in result])
-        return [i for ids in found for i in ids]
+    def nearest(x: float, y: float) -> Any:
+        return BenchGeoPoint.select(BenchGeoPoint.id).order_by(column.knn(Point(x, y)))
 
-    def raw_job(statement: str, compiled: bool = False) -> Any:
-        async def job() -> list[int]:
-            found = []
-            for x, y in here:
-                if compiled:
-                    q = (
-                        BenchGeoPoint.select(BenchGeoPoint.id)
-                        .order_by(column.knn(Point(x, y)))
-                        .limit(10)
-                    )
-                    text, values = q.querystrings[0].compile_string()
-                    found.extend(r[0] for r in await raw.fetch(text, *values))
-                else:
-                    found.extend(r[0] for r in await raw.fetch(statement, x, y))
-            return found
+    async def builder(x: float, y: float) -> Any:
+        return await nearest(x, y).limit(10)
 
-        return job
+    async def compiled(x: float, y: float) -> Any:
+        text, values = nearest(x, y).limit(10).querystrings[0].compile_string()
+        return await raw.fetch(text, *values)
 
     # pgext's statement compiled once: the exact two-step by hand, with
     # only the operands changing (asyncpg reuses the prepared statement).
-    once = BenchGeoPoint.select(BenchGeoPoint.id).order_by(column.knn(Point(0, 0)))
-    two_step, template = once.limit(10).querystrings[0].compile_string()
-    slots = [i for i, value in enumerate(template) if isinstance(value, Point)]
+    # The operand travels as EWKB bytes; this job binds shapely points,
+    # which the connection's codec encodes.
+    two_step, template = nearest(0, 0).limit(10).querystrings[0].compile_string()
+    slots = [i for i, value in enumerate(template) if type(value) is bytes]
 
-    async def raw_two_step() -> list[int]:
-        found = []
-        for x, y in here:
-            values = list(template)
-            for slot in slots:
-                values[slot] = Point(x, y)
-            found.extend(r[0] for r in await raw.fetch(two_step, *values))
-        return found
+    async def raw_two_step(x: float, y: float) -> Any:
+        values = list(template)
+        point = set_srid(Point(x, y), 4326)
+        for slot in slots:
+            values[slot] = point
+        return await raw.fetch(two_step, *values)
 
-    truth = await raw_job(brute)()
-    if sorted(await raw_two_step()) != sorted(truth):
-        raise AssertionError("the two-step SQL differs from the brute force")
-    if sorted(await pgext_knn()) != sorted(truth):
-        raise AssertionError("pgext knn differs from the brute-force geodesic order")
+    ready = prepare(
+        BenchGeoPoint.select(BenchGeoPoint.id)
+        .order_by(column.knn(GeometryParam("here")))
+        .limit(10)
+    )
+
+    async def prepared(x: float, y: float) -> Any:
+        return await ready.run(raw, here=Point(x, y))
+
+    def plain(fetch: Any) -> Any:
+        return lambda x, y: raw.fetch(fetch, x, y)
+
+    few = here[:5]
+
+    async def ids(fetch: Any, points: Points) -> list[int]:
+        # Records and Piccolo's row dicts alike are read by name.
+        found: list[int] = []
+        for x, y in points:
+            found.extend(row["id"] for row in await fetch(x, y))
+        return sorted(found)
+
+    truth = await ids(plain(brute), few)
+    for name, fetch in (("two-step", raw_two_step), ("pgext", builder)):
+        if await ids(fetch, few) != truth:
+            raise AssertionError(f"{name} knn differs from the brute force")
+    exact = await ids(raw_two_step, here)
+    for fetch in (builder, prepared, compiled):
+        if await ids(fetch, here) != exact:
+            raise AssertionError("pgext's knn forms return other rows")
+    baseline = "raw asyncpg, pgext's two-step SQL written once"
+    server = await ctx.describe(ctx.postgres_config)
+    jobs = {
+        "raw asyncpg, ORDER BY ::geography <-> LIMIT 10": plain(sphere),
+        "pgext knn (exact geodesic, 2 index scans)": builder,
+        "pgext prepare() knn, held connection": prepared,
+        baseline: raw_two_step,
+        "raw asyncpg, pgext's SQL compiled per query": compiled,
+        "today's form: ORDER BY location <-> (degrees)": plain(degrees),
+    }
     return await compare(
         f"knn(10) on {rows:,} Geometry(4326) points, {len(here)} queries",
-        {
-            "raw asyncpg, ORDER BY ::geography <-> LIMIT 10": raw_job(sphere),
-            "pgext knn (exact geodesic, 2 index scans)": pgext_knn,
-            "raw asyncpg, pgext's two-step SQL written once": raw_two_step,
-            "raw asyncpg, pgext's SQL compiled per query": raw_job("", compiled=True),
-            "today's form: ORDER BY location <-> (degrees)": raw_job(degrees),
-            "brute force ORDER BY ST_Distance(::geography)": raw_job(brute),
-        },
-        baseline="raw asyncpg, pgext's two-step SQL written once",
+        {name: _summed(fetch, here) for name, fetch in jobs.items()},
+        baseline=baseline,
         anchors=[
             "raw asyncpg, ORDER BY ::geography <-> LIMIT 10",
             "today's form: ORDER BY location <-> (degrees)",
         ],
         units=len(here),
         unit_name="query",
-        server=await ctx.describe(ctx.postgres_config),
+        server=server,
         notes=(
-            "pgext's rows equal the brute-force geodesic order (checked). The "
-            "sphere <-> order and the degree order are not exact; they are shown "
-            "as the fastest index forms."
+            "pgext's rows (builder and prepare()) equal the two-step SQL's, "
+            "which equal the brute-force geodesic order (checked on 5 points). "
+            "The sphere <-> order and the degree order are not exact; they are "
+            "shown as the fastest index forms."
         ),
-        repeat=ctx.size(5, 2),
+        repeat=ctx.size(7, 3),
+    ), await compare(
+        f"knn(10) on {rows:,} points, the brute force: {len(few)} queries",
+        {
+            baseline: _summed(raw_two_step, few),
+            "brute force ORDER BY ST_Distance(::geography)": _summed(plain(brute), few),
+        },
+        baseline=baseline,
+        units=len(few),
+        unit_name="query",
+        server=server,
+        notes="The truth, sorting every row: a full scan.",
+        repeat=ctx.size(3, 2),
     )
 
 
-async def _floor(ctx: BenchContext, raw: Any, queries: int) -> JobResult:
-    """What any Piccolo select costs over raw asyncpg (the same number of
-    primary-key look-ups): the part of the ratios above that is not
-    pgext's SQL."""
-    sql = "SELECT id FROM bench_geo_point WHERE id = $1"
+async def _floor(
+    ctx: BenchContext, raw: Any, engine: PgextEngine, queries: int
+) -> JobResult:
+    """What any Piccolo select costs over raw asyncpg (primary-key ranges of
+    10 rows, knn's count): the part of the ratios above that is not
+    pgext's SQL, and how much of it is the pool's reset."""
+    sql = "SELECT id FROM bench_geo_point WHERE id >= $1 AND id < $2"
+    table = BenchGeoPoint
+    keys = [(float(key), 0.0) for key in range(1, queries * 10, 10)]
 
-    async def piccolo_pk() -> None:
-        for key in range(1, queries + 1):
-            await BenchGeoPoint.select(BenchGeoPoint.id).where(BenchGeoPoint.id == key)
+    async def piccolo_range(key: float, _: float) -> Any:
+        return await table.select(table.id).where(
+            (table.id >= int(key)) & (table.id < int(key) + 10)
+        )
 
-    async def raw_pk() -> None:
-        for key in range(1, queries + 1):
-            await raw.fetch(sql, key)
+    async def raw_range(key: float, _: float) -> Any:
+        return await raw.fetch(sql, int(key), int(key) + 10)
+
+    async def raw_pool_range(key: float, _: float) -> Any:
+        async with engine.connection() as pooled:
+            return await pooled.fetch(sql, int(key), int(key) + 10)
 
     return await compare(
-        f"Piccolo's per-query floor: {queries} primary-key selects",
-        {"raw asyncpg": raw_pk, "Piccolo select (PgextEngine)": piccolo_pk},
+        f"Piccolo's per-query floor: {queries} primary-key range selects of 10 rows",
+        {
+            "raw asyncpg": _summed(raw_range, keys),
+            "Piccolo select (PgextEngine)": _summed(piccolo_range, keys),
+            "raw asyncpg, through the engine's pool": _summed(raw_pool_range, keys),
+        },
         baseline="raw asyncpg",
         units=queries,
         unit_name="query",
         server=await ctx.describe(ctx.postgres_config),
-        notes="No spatial SQL: the fixed cost of building and running a Piccolo query.",
-        repeat=ctx.size(20, 5),
+        notes=(
+            "No spatial SQL: the fixed cost of building and running a Piccolo "
+            "query; the pool row is asyncpg's acquire and release (a reset "
+            "round trip) alone."
+        ),
+        repeat=ctx.size(7, 3),
     )
 
 
-def _residuals(results: list[JobResult], queries: int) -> None:
+def _residuals(
+    dwithin: JobResult, knn: JobResult, floor: JobResult, queries: int
+) -> None:
     """Add to the dwithin and knn notes what is left of pgext's time once
     Piccolo's own per-query cost (the floor job, same run) is taken out."""
-    dwithin, knn, floor = results
     piccolo_cost = floor.median("Piccolo select (PgextEngine)") - floor.median(
         "raw asyncpg"
     )

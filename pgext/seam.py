@@ -411,6 +411,16 @@ def select_querystring(select: Any) -> Any:
     return _getter(Select, "default_querystrings")(select)[0]
 
 
+async def select_results(select: Any, records: list[Any]) -> Any:
+    """What ``await select`` returns for ``records`` fetched with its SQL:
+    Piccolo's own result processing (``Query._process_results``: the
+    engine's row dicts, then output options), then its success callbacks."""
+    from piccolo.query.mixins import CallbackType
+
+    results = await select._process_results(records)
+    return await select.callback_delegate.invoke(results, kind=CallbackType.success)
+
+
 # ``CreateIndex`` (used by ``create_table`` and by migrations that add a table
 # or a column) emits one index per indexed column.  A hook registered here
 # may add statements after it: ``hook(table, columns, if_not_exists) ->

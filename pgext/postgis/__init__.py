@@ -29,6 +29,7 @@ from pgext.postgis.measure import Area, D, Distance, InvalidUnit
 from pgext.postgis.migrations import SpatialMigrationError
 from pgext.postgis.migrations import alter_spatial_column as _alter_spatial_column
 from pgext.postgis.nearest import rewrite_nearest as _rewrite_nearest
+from pgext.postgis.prepared import GeometryParam, PreparedSelect, prepare
 from pgext.postgis.pydantic import GeoJSON, geojson_type
 from pgext.postgis.queries import order_by_knn
 from pgext.postgis.query_errors import (
@@ -59,6 +60,7 @@ __all__ = [
     "GeoJSON",
     "Geography",
     "Geometry",
+    "GeometryParam",
     "GeometryParseError",
     "GeometrySpec",
     "GeometryTypeMismatch",
@@ -67,6 +69,7 @@ __all__ = [
     "InvalidTile",
     "InvalidUnit",
     "NonFiniteCoordinate",
+    "PreparedSelect",
     "SRIDMismatch",
     "SpatialColumn",
     "SpatialMigrationError",
@@ -82,6 +85,7 @@ __all__ = [
     "load_srid_units",
     "order_by_knn",
     "parse_geometry",
+    "prepare",
     "register_srid_units",
     "to_geometry",
     "vector_tile",

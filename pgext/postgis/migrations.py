@@ -41,11 +41,12 @@ from piccolo.engine.finder import engine_finder
 
 from pgext import seam
 from pgext.errors import PgextError
-from pgext.identifiers import quote_ident
+from pgext.identifiers import quote_ident, quote_qualified
 from pgext.postgis.indexes import (
+    column_indexes,
     create_geography_index_sql,
     drop_geography_index_sql,
-    geography_index_name,
+    drop_index_sql,
     is_lonlat_geometry,
 )
 from pgext.postgis.values import DIMENSIONS, normalise_geometry_type
@@ -78,8 +79,6 @@ FROM pg_catalog.pg_attrdef d
 JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
 WHERE d.adrelid = to_regclass($1) AND a.attname = $2
 """
-
-_INDEX_EXISTS_SQL = "SELECT to_regclass($1) IS NOT NULL AS present"
 
 _SUBTYPE = re.compile(r"^([A-Za-z]+?)(ZM|Z|M)?$")
 
@@ -276,26 +275,24 @@ async def _statements(
         f"{quote_ident(schema)}.{quote_ident(table)}" if schema else quote_ident(table)
     )
     alter = f"ALTER TABLE {qualified} ALTER COLUMN {quote_ident(column)}"
-    had_geography_index = await _exists(
-        engine, geography_index_name(table, column), schema
-    )
+    # By definition, not by name: after a renamed column or table the
+    # indexes keep their old names.
+    found = await column_indexes(_runner(engine), qualified, column)
     if spatial_index is None:
         # Unchanged: keep what the column has (Piccolo's plain index).
-        piccolo_index = f"{table}_{alter_column.column_name}"
-        spatial_index = had_geography_index or await _exists(
-            engine, piccolo_index, schema
-        )
+        spatial_index = found.plain or bool(found.geography)
     wants_geography_index = bool(spatial_index) and is_lonlat_geometry(
         target.base == "geography", target.srid
     )
     statements: list[str] = []
     restore: list[str] = []
-    if target != current:
+    kept = found.geography
+    if target != current or not wants_geography_index:
         # The expression index cannot survive an SRID leaving lon/lat (the
         # cast would fail); it is rebuilt below when still wanted.
-        if had_geography_index:
-            statements.append(drop_geography_index_sql(table, schema, column))
-            had_geography_index = False
+        statements.extend(drop_index_sql(name) for name in kept)
+        kept = ()
+    if target != current:
         default = await _default(engine, qualified, column)
         if default is not None:
             statements.append(f"{alter} DROP DEFAULT")
@@ -303,10 +300,8 @@ async def _statements(
         if default is not None:
             converted = convert_expression(f"({default})", current, target)
             restore.append(f"{alter} SET DEFAULT {converted}")
-    if wants_geography_index and not had_geography_index:
+    if wants_geography_index and not kept:
         statements.append(create_geography_index_sql(table, schema, column))
-    elif had_geography_index and not wants_geography_index:
-        statements.append(drop_geography_index_sql(table, schema, column))
     return statements, restore
 
 
@@ -349,12 +344,13 @@ async def _default(engine: Any, qualified: str, column: str) -> str | None:
     return expression
 
 
-async def _exists(engine: Any, index: str, schema: str | None) -> bool:
-    name = (
-        f"{quote_ident(schema)}.{quote_ident(index)}" if schema else quote_ident(index)
-    )
-    rows = await engine.run_querystring(_querystring(_INDEX_EXISTS_SQL, name))
-    return bool(rows and rows[0]["present"])
+def _runner(engine: Any) -> Callable[..., Awaitable[Any]]:
+    """``run(sql, *args)`` on the migration's engine (``$n`` placeholders)."""
+
+    async def run(sql: str, *args: Any) -> Any:
+        return await engine.run_querystring(_querystring(sql, *args))
+
+    return run
 
 
 async def create_postgis() -> None:
@@ -381,8 +377,9 @@ def add_geography_index(
     Names, not a Table class, as in every migration (the class changes
     later).  The column's type is read from the catalogue first: a missing
     column, or one that is not lon/lat geometry, is a
-    :class:`SpatialMigrationError` before any DDL.  An index already there is
-    kept (``IF NOT EXISTS``), so the step is safe on new tables too."""
+    :class:`SpatialMigrationError` before any DDL.  A ``::geography`` index
+    already there (under any name) is kept, so the step is safe on new
+    tables too."""
     sql = create_geography_index_sql(table, schema, column, if_not_exists=True)
 
     async def step() -> None:
@@ -396,7 +393,10 @@ def add_geography_index(
                 f"{where} is {current.sql}: only lon/lat geometry columns get a "
                 "::geography index (geography columns are indexed directly)"
             )
-        await engine.run_querystring(_querystring(sql))
+        qualified = quote_qualified(table, schema)
+        found = await column_indexes(_runner(engine), qualified, column)
+        if not found.geography:
+            await engine.run_querystring(_querystring(sql))
 
     return step
 

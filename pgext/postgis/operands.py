@@ -22,6 +22,8 @@ from pgext import seam
 from pgext.identifiers import quote_ident, validate_identifier
 from pgext.postgis.codec import encode_checked
 from pgext.postgis.errors import InvalidGeometry, SRIDMismatch
+from pgext.postgis.point_operand import point_ewkb
+from pgext.postgis.prepared import GeometryParam, ParamSlot
 from pgext.postgis.query_errors import SpatialQueryError
 from pgext.postgis.values import (
     GeometrySpec,
@@ -83,7 +85,25 @@ def typed(expression: Any, sql_type: str | None) -> Any:
 
 def geometry_value(value: Any, owner: SpatialInfo, sql_type: str) -> QueryString:
     """A literal operand for a predicate on ``owner``: parsed now, given the
-    column's SRID when it has none, refused when it carries another SRID."""
+    column's SRID when it has none, refused when it carries another SRID.
+    A :class:`~pgext.postgis.prepared.GeometryParam` stays a slot that
+    :meth:`~pgext.postgis.prepared.PreparedSelect.run` fills."""
+    if isinstance(value, GeometryParam):
+        return QueryString("{}::" + sql_type, ParamSlot(value, owner, sql_type))
+    return QueryString("{}::" + sql_type, encode_operand(value, owner, sql_type))
+
+
+def encode_operand(value: Any, owner: SpatialInfo, sql_type: str) -> Any:
+    """The bind value of a geometry operand of ``owner`` (see
+    :func:`geometry_value`): EWKB bytes for a plain point, else the checked
+    geometry, whose EWKB the codec then finds ready."""
+    ready = point_ewkb(value, owner)
+    if ready is not None:
+        return ready
+    if isinstance(value, GeometryParam):
+        raise SpatialQueryError(
+            f"{value!r} is a parameter, not a geometry: give a geometry for it"
+        )
     try:
         geometry = parse_geometry(value)
     except InvalidGeometry as error:
@@ -104,7 +124,7 @@ def geometry_value(value: Any, owner: SpatialInfo, sql_type: str) -> QueryString
         spec = GeometrySpec("Geometry", owner.srid, dimension_of(geometry), True)
         geometry = check_geometry(geometry, spec, owner.name)
     encode_checked(geometry)  # checked: the codec sends it without a second look
-    return QueryString("{}::" + sql_type, geometry)
+    return geometry
 
 
 def operand(value: Any, owner: SpatialInfo, *, cast: str | None = None) -> Any:

@@ -36,6 +36,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pgext.postgis.measure import Area, Distance, InvalidUnit
@@ -138,17 +139,30 @@ def render(template: str, **operands: Any) -> tuple[str, list[Any]]:
     ``render("f({a}, {b}, {a})", a=x, b=y)`` gives ``("f({}, {}, {})",
     [x, y, x])``.
     """
+    text, slots = _parsed(template)
+    try:
+        return text, [operands[slot] for slot in slots]
+    except KeyError as missing:
+        raise ValueError(
+            f"bad slot {missing.args[0]!r} in spatial template {template!r}"
+        ) from None
+
+
+@lru_cache(maxsize=256)
+def _parsed(template: str) -> tuple[str, tuple[str, ...]]:
+    """A template's Piccolo text and slot names, in order: parsed once per
+    template (the templates are the constants above and pgext's functions)."""
     pieces: list[str] = []
-    args: list[Any] = []
+    slots: list[str] = []
     for literal, field, spec, conversion in string.Formatter().parse(template):
         pieces.append(literal.replace("{", "{{").replace("}", "}}"))
         if field is None:
             continue
-        if spec or conversion or not _SLOT.match(field) or field not in operands:
+        if spec or conversion or not _SLOT.match(field):
             raise ValueError(f"bad slot {field!r} in spatial template {template!r}")
         pieces.append("{}")
-        args.append(operands[field])
-    return "".join(pieces), args
+        slots.append(field)
+    return "".join(pieces), tuple(slots)
 
 
 # -- SRID units ---------------------------------------------------------------
@@ -269,7 +283,7 @@ class DistanceStrategy:
 
     def distance(self, value: Distance | float | int) -> float:
         if isinstance(value, Distance):
-            return value.m / self.metres_per_unit
+            return value.metres / self.metres_per_unit
         if isinstance(value, Area):
             raise InvalidUnit("a distance was expected, got an Area")
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -290,7 +304,7 @@ class DistanceStrategy:
 def distance_strategy(column: SpatialColumnLike) -> DistanceStrategy:
     """See the module docstring."""
     if column.is_geography:
-        return DistanceStrategy(None, 1.0, "geography", "geography, metres")
+        return _GEOGRAPHY
     srid = column.srid
     if srid == 0:
         raise UnknownSRIDUnits(
@@ -298,10 +312,22 @@ def distance_strategy(column: SpatialColumnLike) -> DistanceStrategy:
             "column an SRID"
         )
     info = srid_units(srid)
+    # One strategy per SRIDUnits object: a unit registered or loaded again
+    # is a new object, so the cache never answers with the old one.
+    cached = _STRATEGIES.get(srid)
+    if cached is not None and cached[0] is info:
+        return cached[1]
     if info.geographic:
-        return DistanceStrategy(
+        strategy = DistanceStrategy(
             "geography", 1.0, "geometry", f"SRID {srid} lon/lat through ::geography"
         )
-    return DistanceStrategy(
-        None, info.metres_per_unit, "geometry", f"SRID {srid} in {info.unit}"
-    )
+    else:
+        strategy = DistanceStrategy(
+            None, info.metres_per_unit, "geometry", f"SRID {srid} in {info.unit}"
+        )
+    _STRATEGIES[srid] = (info, strategy)
+    return strategy
+
+
+_GEOGRAPHY = DistanceStrategy(None, 1.0, "geography", "geography, metres")
+_STRATEGIES: dict[int, tuple[SRIDUnits, DistanceStrategy]] = {}

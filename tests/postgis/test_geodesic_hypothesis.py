@@ -5,7 +5,9 @@ Geography columns alike:
 * ``order_by(col.knn(q)).limit(k)`` returns the first k rows of the geodesic
   order, with the user's filter, an offset, and on a joined table;
 * ``col.dwithin(q, D(km=r))`` returns exactly the rows whose geodesic
-  distance is at most r.
+  distance is at most r;
+* both hold for the same queries prepared once (:func:`pgext.postgis.prepare`)
+  and run with the point as a parameter.
 
 The truth is raw SQL that pgext does not write: ``ST_Distance`` on the
 geography type (spheroid), sorted by Postgres over every row.
@@ -25,7 +27,7 @@ from piccolo.table import Table
 from shapely import Point, box
 
 from pgext.engine import PgextEngine
-from pgext.postgis import Geography, Geometry
+from pgext.postgis import Geography, Geometry, GeometryParam, prepare
 from pgext.postgis.copy import copy_columns
 from pgext.postgis.measure import D
 from pgext.postgis.queries import order_by_knn
@@ -128,10 +130,16 @@ def test_knn_is_the_geodesic_order(
     async def run() -> None:
         await _load(sites, [(0.0, 0.0)])
         spatial = getattr(GeoSite, column)
-        query = GeoSite.select(GeoSite.tag).order_by(spatial.knn(Point(*here)))
+        queries = [
+            GeoSite.select(GeoSite.tag).order_by(spatial.knn(point))
+            for point in (Point(*here), GeometryParam("here"))
+        ]
         if only_even:
-            query = query.where(GeoSite.tag.is_in(list(range(0, len(sites), 2))))
-        rows = await query.limit(k).offset(offset)
+            evens = list(range(0, len(sites), 2))
+            queries = [q.where(GeoSite.tag.is_in(evens)) for q in queries]
+        rows = await queries[0].limit(k).offset(offset)
+        prepared = prepare(queries[1].limit(k).offset(offset))
+        prepared_rows = await prepared.run(here=Point(*here))
         filter_sql = "WHERE tag % 2 = 0" if only_even else ""
         truth = await _truth(
             f"SELECT tag, ST_Distance(geog, ST_MakePoint($1, $2)::geography) AS d "
@@ -140,9 +148,9 @@ def test_knn_is_the_geodesic_order(
         )
         by_tag = dict(truth)
         want = truth[offset : offset + k]
-        got = [by_tag[r["tag"]] for r in rows]
         # Equal distances may come in any order; the distances may not.
-        _same_distances(got, [d for _, d in want])
+        for found in (rows, prepared_rows):
+            _same_distances([by_tag[r["tag"]] for r in found], [d for _, d in want])
 
     geo_loop.run_until_complete(run())
 
@@ -206,12 +214,19 @@ def test_dwithin_is_distance_at_most(
             *here,
             km * 1000,
         )
-        assert sorted(r["tag"] for r in rows) == [tag for tag, _ in truth]
-        # pgext's distance() is that same geodesic distance.
-        _same_distances(
-            [r["d"] for r in sorted(rows, key=lambda r: r["tag"])],
-            [d for _, d in truth],
+        param = GeometryParam("here")
+        prepared = prepare(
+            GeoSite.select(GeoSite.tag, spatial.distance(param, alias="d")).where(
+                spatial.dwithin(param, D(km=km))
+            )
         )
+        for found in (rows, await prepared.run(here=Point(*here))):
+            assert sorted(r["tag"] for r in found) == [tag for tag, _ in truth]
+            # pgext's distance() is that same geodesic distance.
+            _same_distances(
+                [r["d"] for r in sorted(found, key=lambda r: r["tag"])],
+                [d for _, d in truth],
+            )
 
     geo_loop.run_until_complete(run())
 
