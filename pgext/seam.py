@@ -438,12 +438,35 @@ def install_create_index_hook(hook: Any) -> None:
     getter = _getter(CreateIndex, "postgres_ddl")
 
     def postgres_ddl(self: Any) -> Any:
+        _use_columns_own_method(self)
         ddl = list(getter(self))
         for registered in _INDEX_DDL_HOOKS:
             ddl.extend(registered(self.table, list(self.columns), self.if_not_exists))
         return ddl
 
     _wrap_property(CreateIndex, "postgres_ddl", postgres_ddl)
+
+
+def _use_columns_own_method(create_index: Any) -> None:
+    # Piccolo's migration indexes an added column with
+    # ``create_index([column])``, so with CreateIndex's default method
+    # (btree) whatever the column's ``index_method`` says; ``create_table``
+    # does use it.  A btree on geometries serves no spatial query and fails
+    # on rows bigger than a btree page, so when the method is the default and
+    # every column asks for the same other method, that method is meant.
+    from piccolo.columns import Column
+    from piccolo.columns.indexes import IndexMethod
+
+    if create_index.method is not IndexMethod.btree:
+        return
+    methods = {
+        column._meta.index_method if isinstance(column, Column) else None
+        for column in create_index.columns
+    }
+    if len(methods) == 1:
+        (method,) = methods
+        if method is not None:
+            create_index.method = method
 
 
 def migration_is_preview(manager: Any) -> bool:
