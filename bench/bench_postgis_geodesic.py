@@ -20,7 +20,9 @@ jobs of their own on 5 of them, next to the same baseline:
 * ``pgext prepare() ...``: the same query compiled once
   (:func:`pgext.postgis.prepare`), run per point on a held connection, as
   the raw rows are, and through the engine's pool (asyncpg resets a pooled
-  connection when it goes back: one more round trip).
+  connection when it goes back: one more round trip); the point given as a
+  shapely ``Point`` and as a ``(lon, lat)`` pair (no shapely object built:
+  the raw rows bind plain floats too).
 
 ``knn(10)``:
 
@@ -49,13 +51,14 @@ results (``postgis_geodesic_explain.txt``).  Goal (issue 14): pgext within
 from __future__ import annotations
 
 import math
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from piccolo.columns import Integer
 from piccolo.table import Table
-from shapely import Point, set_srid
+from shapely import Point
 
 from bench.runner import JobResult, compare, progress
 from pgext import seam
@@ -68,6 +71,8 @@ if TYPE_CHECKING:
 
 OLD = "bench_geo_point_old"
 POINT_SQL = "ST_SetSRID(ST_MakePoint($1, $2), 4326)"
+# EWKB of a 2-D point with its SRID: byte order, type with the SRID flag, SRID, x, y.
+_EWKB_POINT = struct.Struct("<BIIdd")
 
 
 class BenchGeoPoint(Table):
@@ -185,6 +190,9 @@ async def _dwithin(
     async def prepared_held(x: float, y: float) -> Any:
         return await nearby.run(raw, here=Point(x, y))
 
+    async def prepared_pair(x: float, y: float) -> Any:
+        return await nearby.run(raw, here=(x, y))
+
     async def prepared_pool(x: float, y: float) -> Any:
         return await nearby.run(here=Point(x, y))
 
@@ -200,7 +208,8 @@ async def _dwithin(
     fast = {
         "raw asyncpg, ST_DWithin(::geography), its index": raw_best,
         "pgext dwithin": builder,
-        "pgext prepare() dwithin, held connection": prepared_held,
+        "pgext prepare() dwithin, shapely Point, held connection": prepared_held,
+        "pgext prepare() dwithin, (lon, lat) pair, held connection": prepared_pair,
         "pgext prepare() dwithin, engine's pool": prepared_pool,
         "raw asyncpg, planar box on the plain index + exact test": raw_boxed,
     }
@@ -267,14 +276,14 @@ async def _knn(
 
     # pgext's statement compiled once: the exact two-step by hand, with
     # only the operands changing (asyncpg reuses the prepared statement).
-    # The operand travels as EWKB bytes; this job binds shapely points,
-    # which the connection's codec encodes.
+    # The operand travels as EWKB bytes, packed by hand as the fastest
+    # hand-written client would.
     two_step, template = nearest(0, 0).limit(10).querystrings[0].compile_string()
     slots = [i for i, value in enumerate(template) if type(value) is bytes]
 
     async def raw_two_step(x: float, y: float) -> Any:
         values = list(template)
-        point = set_srid(Point(x, y), 4326)
+        point = _EWKB_POINT.pack(1, 0x20000001, 4326, x, y)
         for slot in slots:
             values[slot] = point
         return await raw.fetch(two_step, *values)
@@ -287,6 +296,9 @@ async def _knn(
 
     async def prepared(x: float, y: float) -> Any:
         return await ready.run(raw, here=Point(x, y))
+
+    async def prepared_pair(x: float, y: float) -> Any:
+        return await ready.run(raw, here=(x, y))
 
     def plain(fetch: Any) -> Any:
         return lambda x, y: raw.fetch(fetch, x, y)
@@ -305,7 +317,7 @@ async def _knn(
         if await ids(fetch, few) != truth:
             raise AssertionError(f"{name} knn differs from the brute force")
     exact = await ids(raw_two_step, here)
-    for fetch in (builder, prepared, compiled):
+    for fetch in (builder, prepared, prepared_pair, compiled):
         if await ids(fetch, here) != exact:
             raise AssertionError("pgext's knn forms return other rows")
     baseline = "raw asyncpg, pgext's two-step SQL written once"
@@ -313,7 +325,8 @@ async def _knn(
     jobs = {
         "raw asyncpg, ORDER BY ::geography <-> LIMIT 10": plain(sphere),
         "pgext knn (exact geodesic, 2 index scans)": builder,
-        "pgext prepare() knn, held connection": prepared,
+        "pgext prepare() knn, shapely Point, held connection": prepared,
+        "pgext prepare() knn, (lon, lat) pair, held connection": prepared_pair,
         baseline: raw_two_step,
         "raw asyncpg, pgext's SQL compiled per query": compiled,
         "today's form: ORDER BY location <-> (degrees)": plain(degrees),

@@ -421,6 +421,25 @@ async def select_results(select: Any, records: list[Any]) -> Any:
     return await select.callback_delegate.invoke(results, kind=CallbackType.success)
 
 
+def select_results_are_plain(select: Any) -> bool:
+    """Whether :func:`select_results` of ``select`` is only the engine's row
+    dicts: no output options that reshape rows (objects, JSON loading), no
+    M2M columns to splice, no success callbacks.  Decided once for a
+    prepared select, which then skips Piccolo's per-run processing."""
+    from piccolo.columns.m2m import M2MSelect
+    from piccolo.query.mixins import CallbackType
+
+    output = select.output_delegate._output
+    if output.as_objects or output.load_json or output.nested:
+        return False
+    if any(
+        isinstance(column, M2MSelect)
+        for column in select.columns_delegate.selected_columns
+    ):
+        return False
+    return not select.callback_delegate._callbacks[CallbackType.success]
+
+
 # ``CreateIndex`` (used by ``create_table`` and by migrations that add a table
 # or a column) emits one index per indexed column.  A hook registered here
 # may add statements after it: ``hook(table, columns, if_not_exists) ->

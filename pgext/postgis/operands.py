@@ -22,7 +22,7 @@ from pgext import seam
 from pgext.identifiers import quote_ident, validate_identifier
 from pgext.postgis.codec import encode_checked
 from pgext.postgis.errors import InvalidGeometry, SRIDMismatch
-from pgext.postgis.point_operand import point_ewkb
+from pgext.postgis.point_operand import point_ewkb, point_from_numbers
 from pgext.postgis.prepared import GeometryParam, ParamSlot
 from pgext.postgis.query_errors import SpatialQueryError
 from pgext.postgis.values import (
@@ -104,6 +104,11 @@ def encode_operand(value: Any, owner: SpatialInfo, sql_type: str) -> Any:
         raise SpatialQueryError(
             f"{value!r} is a parameter, not a geometry: give a geometry for it"
         )
+    if type(value) is tuple:
+        # A point as numbers the fast path did not take (NaN, numpy
+        # scalars, out of range ...): a shapely point, which the checks
+        # below word like any other.
+        value = point_from_numbers(value, owner.name)
     try:
         geometry = parse_geometry(value)
     except InvalidGeometry as error:

@@ -80,7 +80,7 @@ class ParamSlot:
 class PreparedSelect:
     """A Piccolo ``Select`` compiled once (see the module docstring)."""
 
-    __slots__ = ("_names", "_select", "_slots", "_template", "sql")
+    __slots__ = ("_encode", "_names", "_plain", "_select", "_slots", "_template", "sql")
 
     def __init__(self, select: Any) -> None:
         from piccolo.query.methods.select import Select
@@ -103,6 +103,13 @@ class PreparedSelect:
             if isinstance(value, ParamSlot)
         ]
         self._names = frozenset(slot.param.name for _, slot in self._slots)
+        # Looked up here, not per run: operands imports this module.
+        from pgext.postgis.operands import encode_operand
+
+        self._encode = encode_operand
+        # Most selects need nothing of Piccolo's result processing but the
+        # engine's row dicts; those skip it on every run.
+        self._plain = seam.select_results_are_plain(select)
 
     @property
     def params(self) -> frozenset[str]:
@@ -111,8 +118,6 @@ class PreparedSelect:
 
     def bind_values(self, points: Mapping[str, Any]) -> list[Any]:
         """The bind values for ``points`` (checked and encoded once each)."""
-        from pgext.postgis.operands import encode_operand
-
         if points.keys() != self._names:
             missing = sorted(self._names - points.keys())
             extra = sorted(points.keys() - self._names)
@@ -121,12 +126,17 @@ class PreparedSelect:
                 + (f"; missing {missing}" if missing else "")
                 + (f"; unknown {extra}" if extra else "")
             )
-        values = list(self._template)
+        values = self._template.copy()
+        encode = self._encode
+        if len(self._slots) == 1:
+            index, slot = self._slots[0]
+            values[index] = encode(points[slot.param.name], slot.owner, slot.sql_type)
+            return values
         encoded: dict[tuple[str, SpatialInfo, str], Any] = {}
         for index, slot in self._slots:
             key = (slot.param.name, slot.owner, slot.sql_type)
             if key not in encoded:
-                encoded[key] = encode_operand(
+                encoded[key] = encode(
                     points[slot.param.name], slot.owner, slot.sql_type
                 )
             values[index] = encoded[key]
@@ -152,6 +162,11 @@ class PreparedSelect:
             if translated is error:
                 raise
             raise translated from error
+        if self._plain:
+            if not records:
+                return []
+            engine = seam.table_engine(self._select.table)
+            return engine.transform_response_to_dicts(records)
         return await seam.select_results(self._select, records)
 
 

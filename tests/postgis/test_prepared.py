@@ -5,6 +5,7 @@ the builder checks them."""
 from __future__ import annotations
 
 import asyncpg
+import numpy as np
 import pytest
 import shapely
 from piccolo.columns import Varchar
@@ -20,7 +21,11 @@ from pgext.postgis import (
     SRIDMismatch,
     prepare,
 )
-from pgext.postgis.errors import CoordinateOutOfRange, NonFiniteCoordinate
+from pgext.postgis.errors import (
+    CoordinateOutOfRange,
+    InvalidGeometry,
+    NonFiniteCoordinate,
+)
 from pgext.postgis.measure import D
 from tests.helpers import drop_tables, recreate_tables
 
@@ -78,7 +83,10 @@ async def test_rows_equal_the_builders_for_every_point(shops: None) -> None:
     for point in POINTS:
         for query, compiled in zip(builders(point), prepared, strict=True):
             assert compiled.params == {"here"}
-            assert await compiled.run(here=point) == await query  # type: ignore[misc]
+            expected = await query  # type: ignore[misc]
+            assert await compiled.run(here=point) == expected
+            # The same point as a pair of numbers.
+            assert await compiled.run(here=(point.x, point.y)) == expected
 
 
 async def test_same_sql_text_every_run(shops: None) -> None:
@@ -130,6 +138,18 @@ async def test_points_are_checked_like_the_builders(shops: None) -> None:
     assert await near_location.run(here={"type": "Point", "coordinates": [0, 0]}) == [
         {"name": "s0"}
     ]
+    # Numbers the fast path leaves (numpy scalars, NaN) are read and checked
+    # as a shapely point; anything else that is not a point says what it takes.
+    assert await near_location.run(here=(np.float64(0), np.float64(0))) == [
+        {"name": "s0"}
+    ]
+    with pytest.raises(NonFiniteCoordinate, match=r"got \(nan, 0\.0\)"):
+        await near_location.run(here=(float("nan"), 0))
+    with pytest.raises(CoordinateOutOfRange):
+        await near_area.run(here=(200, 0))
+    for bad in [(1,), (True, 0), ("0", "0"), (1, 2, 3, 4)]:
+        with pytest.raises(InvalidGeometry, match="a point given as numbers"):
+            await near_location.run(here=bad)
     with pytest.raises(TypeError, match="missing \\['here'\\]"):
         await near_location.run()
     with pytest.raises(TypeError, match="unknown \\['there'\\]"):
