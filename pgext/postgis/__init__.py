@@ -25,6 +25,7 @@ from pgext.postgis.errors import (
 )
 from pgext.postgis.geojson import feature_collection, feature_collection_query
 from pgext.postgis.indexes import geography_index_ddl as _geography_index_ddl
+from pgext.postgis.insert_batch import prepare_insert as _prepare_insert
 from pgext.postgis.measure import Area, D, Distance, InvalidUnit
 from pgext.postgis.migrations import SpatialMigrationError
 from pgext.postgis.migrations import alter_spatial_column as _alter_spatial_column
@@ -42,7 +43,6 @@ from pgext.postgis.query_errors import (
 from pgext.postgis.sql import load_srid_units, register_srid_units
 from pgext.postgis.tiles import vector_tile, vector_tile_query
 from pgext.postgis.values import GeometrySpec, parse_geometry, to_geometry
-from pgext.postgis.writes import prepare_insert as _prepare_insert
 
 _codec.install()
 seam.install_column_value_hooks()

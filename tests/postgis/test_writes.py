@@ -15,7 +15,8 @@ from piccolo.table import Table
 from pgext.engine import PgextEngine
 from pgext.postgis import Geography, Geometry
 from pgext.postgis.errors import NonFiniteCoordinate, SRIDMismatch
-from pgext.postgis.writes import encode_value, prepare_insert
+from pgext.postgis.insert_batch import prepare_insert
+from pgext.postgis.writes import encode_value
 from tests.helpers import recreate_tables
 
 pytestmark = pytest.mark.postgres
