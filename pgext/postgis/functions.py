@@ -44,7 +44,6 @@ from pgext.identifiers import quote_ident
 from pgext.postgis.errors import SRIDMismatch
 from pgext.postgis.measure import Area, Distance, InvalidUnit
 from pgext.postgis.operands import (
-    SpatialInfo,
     SpatialWhere,
     check_same_query,
     geometry_value,
@@ -54,6 +53,7 @@ from pgext.postgis.operands import (
     typed,
 )
 from pgext.postgis.query_errors import SpatialQueryError
+from pgext.postgis.spatial_info import SpatialInfo
 from pgext.postgis.sql import DOCS, DistanceStrategy, distance_strategy
 
 GeographyMode = Literal["native", "cast", "metric"]

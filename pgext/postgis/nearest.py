@@ -33,7 +33,8 @@ from typing import Any, TypeVar
 from piccolo.querystring import QueryString
 
 from pgext import seam
-from pgext.postgis.operands import SpatialInfo, SpatialWhere, operand, typed
+from pgext.postgis.operands import SpatialWhere, operand, typed
+from pgext.postgis.spatial_info import SpatialInfo
 from pgext.postgis.sql import DISTANCE, DISTANCE_FILTERS, KNN, render
 
 Q = TypeVar("Q")

@@ -10,7 +10,6 @@ could resolve to the wrong overload or fail to resolve at all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import shapely
@@ -22,9 +21,10 @@ from pgext import seam
 from pgext.identifiers import quote_ident, validate_identifier
 from pgext.postgis.codec import encode_checked
 from pgext.postgis.errors import InvalidGeometry, SRIDMismatch
+from pgext.postgis.params import GeometryParam, ParamSlot
 from pgext.postgis.point_operand import point_ewkb, point_from_numbers
-from pgext.postgis.prepared import GeometryParam, ParamSlot
 from pgext.postgis.query_errors import SpatialQueryError
+from pgext.postgis.spatial_info import SpatialInfo
 from pgext.postgis.values import (
     GeometrySpec,
     check_geometry,
@@ -34,19 +34,6 @@ from pgext.postgis.values import (
 
 if TYPE_CHECKING:
     from piccolo.table import Table
-
-
-@dataclass(frozen=True)
-class SpatialInfo:
-    """The declaration of a spatial column as the query side needs it."""
-
-    name: str
-    srid: int
-    is_geography: bool
-
-    @property
-    def sql_type(self) -> str:
-        return "geography" if self.is_geography else "geometry"
 
 
 def spatial_info(column: Any) -> SpatialInfo | None:
@@ -86,7 +73,7 @@ def typed(expression: Any, sql_type: str | None) -> Any:
 def geometry_value(value: Any, owner: SpatialInfo, sql_type: str) -> QueryString:
     """A literal operand for a predicate on ``owner``: parsed now, given the
     column's SRID when it has none, refused when it carries another SRID.
-    A :class:`~pgext.postgis.prepared.GeometryParam` stays a slot that
+    A :class:`~pgext.postgis.params.GeometryParam` stays a slot that
     :meth:`~pgext.postgis.prepared.PreparedSelect.run` fills."""
     if isinstance(value, GeometryParam):
         return QueryString("{}::" + sql_type, ParamSlot(value, owner, sql_type))

@@ -19,15 +19,13 @@ from __future__ import annotations
 import math
 import struct
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import shapely
 import shapely.lib
 
 from pgext.postgis.errors import InvalidGeometry
-
-if TYPE_CHECKING:
-    from pgext.postgis.operands import SpatialInfo
+from pgext.postgis.spatial_info import SpatialInfo
 
 _HEADER = struct.Struct("<BI")
 _SRID = struct.Struct("<I")

@@ -23,58 +23,17 @@ fixed when it is prepared, bind values included.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
 from pgext import seam
 from pgext.errors import translate_error
+from pgext.postgis.operands import encode_operand
+from pgext.postgis.params import GeometryParam, ParamSlot
+from pgext.postgis.spatial_info import SpatialInfo
 
-if TYPE_CHECKING:
-    from pgext.postgis.operands import SpatialInfo
-
-
-@dataclass(frozen=True)
-class GeometryParam:
-    """Where :meth:`PreparedSelect.run` puts a geometry: usable wherever a
-    spatial method takes a geometry value (``dwithin``, ``knn``,
-    ``intersects`` ...), in a query given to :func:`prepare`."""
-
-    name: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(f"a parameter name is an identifier, got {self.name!r}")
-        if self.name in _RUN_ARGUMENTS:
-            raise ValueError(f"{self.name!r} is run()'s own argument; pick another")
-
-
-# run()'s own parameters, which a point's keyword would collide with.
-_RUN_ARGUMENTS = frozenset({"self", "connection"})
-
-
-@dataclass(frozen=True)
-class ParamSlot:
-    """A :class:`GeometryParam` as it sits among a compiled query's bind
-    values: with the column it is compared to, whose rules its value must
-    pass.  Sent to the server as is, it cannot be encoded: only
-    :meth:`PreparedSelect.run` replaces it."""
-
-    param: GeometryParam
-    owner: SpatialInfo
-    sql_type: str
-
-    @property
-    def __geo_interface__(self) -> Any:
-        # Where the codec looks last for a geometry: a query run without
-        # prepare() says what is missing instead of "cannot read".
-        from pgext.postgis.query_errors import SpatialQueryError
-
-        raise SpatialQueryError(
-            f"no value for GeometryParam({self.param.name!r}): run the query "
-            f"through prepare(query).run({self.param.name}=...)"
-        )
+__all__ = ["GeometryParam", "ParamSlot", "PreparedSelect", "prepare"]
 
 
 class PreparedSelect:
@@ -103,9 +62,6 @@ class PreparedSelect:
             if isinstance(value, ParamSlot)
         ]
         self._names = frozenset(slot.param.name for _, slot in self._slots)
-        # Looked up here, not per run: operands imports this module.
-        from pgext.postgis.operands import encode_operand
-
         self._encode = encode_operand
         # Most selects need nothing of Piccolo's result processing but the
         # engine's row dicts; those skip it on every run.

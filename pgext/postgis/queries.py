@@ -35,14 +35,9 @@ from piccolo.querystring import QueryString
 from pgext.postgis import functions
 from pgext.postgis.measure import Distance
 from pgext.postgis.nearest import KnnOrder, knn_order, order_by_knn
-from pgext.postgis.operands import (
-    SpatialInfo,
-    SpatialWhere,
-    operand,
-    require_spatial,
-    typed,
-)
+from pgext.postgis.operands import SpatialWhere, operand, require_spatial, typed
 from pgext.postgis.query_errors import InvalidRelatePattern, SpatialQueryError
+from pgext.postgis.spatial_info import SpatialInfo
 from pgext.postgis.sql import (
     BOX_KNN,
     DISTANCE_FILTERS,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgext.postgis import point_operand
-from pgext.postgis.operands import SpatialInfo
+from pgext.postgis.spatial_info import SpatialInfo
 
 GEOMETRY = SpatialInfo("location", 4326, False)
 GEOGRAPHY = SpatialInfo("place", 4326, True)
