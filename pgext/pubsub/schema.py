@@ -113,8 +113,13 @@ CREATE_STATEMENTS: tuple[str, ...] = (
     # xids, so writers in subtransactions and prepared transactions hold it
     # back too.  A long transaction elsewhere only keeps a few gaps alive;
     # it never holds up later messages.
+    # Dropped first: CREATE OR REPLACE cannot add an OUT parameter (settled
+    # was added after the first release).  Installs run in one transaction,
+    # so no relay ever finds the function missing.
+    "DROP FUNCTION IF EXISTS pgext_outbox_stamp(integer)",
     """CREATE OR REPLACE FUNCTION pgext_outbox_stamp(
-        batch integer, OUT stamped bigint, OUT more boolean)
+        batch integer, OUT stamped bigint, OUT more boolean,
+        OUT settled boolean)
     -- Pinned search path: the names below always mean the tables and
     -- sequence installed beside this function, whatever the caller's path.
     LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
@@ -131,9 +136,10 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         xmin xid8;
         channels text[];
         payloads text[];
-        size bigint;
+        sizes bigint[];
         made timestamptz;
         note text;
+        part record;
     BEGIN
         IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
             RAISE EXCEPTION 'pgext_outbox_stamp() must run in a transaction '
@@ -162,8 +168,8 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         -- (a large one is not even detoasted): the wake-up carries them when
         -- they all fit.
         SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(channel), '{}'),
-               coalesce(array_agg(small), '{}'), coalesce(sum(bytes), 0)
-            INTO found, channels, payloads, size
+               coalesce(array_agg(small), '{}'), coalesce(array_agg(bytes), '{}')
+            INTO found, channels, payloads, sizes
             FROM (SELECT id, channel,
                          CASE WHEN octet_length(payload) < 8000
                               THEN payload END AS small,
@@ -199,21 +205,42 @@ CREATE_STATEMENTS: tuple[str, ...] = (
             INSERT INTO pgext_outbox_batch (first_pos, last_pos, ids)
                 VALUES (st.last_pos + 1, st.last_pos + stamped, found)
                 RETURNING created_at INTO made;
-            -- The wake-up carries the round's messages when they fit in one
-            -- notification, so subscribers that are up to date need not
-            -- read them back; otherwise it only says which positions are new.
-            IF size + 8 * stamped < 7000 THEN
-                note := json_build_object(
-                    'f', st.last_pos + 1, 'l', st.last_pos + stamped,
-                    't', extract(epoch FROM made),
-                    'c', channels, 'p', payloads)::text;
-            END IF;
-            IF note IS NULL OR octet_length(note) >= 8000 THEN
-                note := json_build_object(
-                    'f', st.last_pos + 1, 'l', st.last_pos + stamped)::text;
-            END IF;
-            PERFORM pg_notify('pgext_outbox_wake', note);
+            -- The wake-ups carry the round's messages, cut into parts that
+            -- fit in a notification (about 5 kB of payload each; JSON
+            -- escaping may add to that), so subscribers that are up to date
+            -- need not read them back.  A part with a message too big for
+            -- it, or that comes out too big, only says which positions are
+            -- new.  The channel is named once when a part has only one.
+            FOR part IN
+                SELECT min(k) AS f, max(k) AS l, bool_and(p IS NOT NULL) AS inline,
+                       min(c) = max(c) AS one, min(c) AS c1,
+                       array_agg(c ORDER BY k) AS cs, array_agg(p ORDER BY k) AS ps
+                FROM (SELECT k, c, p,
+                             (sum(b + 8) OVER (ORDER BY k) - 1)::bigint / 5000 AS chunk
+                      FROM unnest(channels, payloads, sizes)
+                           WITH ORDINALITY AS u(c, p, b, k)) AS x
+                GROUP BY chunk ORDER BY chunk
+            LOOP
+                note := NULL;
+                IF part.inline THEN
+                    note := json_build_object(
+                        'f', st.last_pos + part.f, 'l', st.last_pos + part.l,
+                        't', extract(epoch FROM made),
+                        'c', CASE WHEN part.one THEN to_json(part.c1)
+                                  ELSE to_json(part.cs) END,
+                        'p', part.ps)::text;
+                END IF;
+                IF note IS NULL OR octet_length(note) >= 8000 THEN
+                    note := json_build_object(
+                        'f', st.last_pos + part.f, 'l', st.last_pos + part.l)::text;
+                END IF;
+                PERFORM pg_notify('pgext_outbox_wake', note);
+            END LOOP;
         END IF;
+        -- Everything drawn before this round began is numbered or given
+        -- up: a relay waiting for rows it was told of can stop looking,
+        -- whoever numbered them.
+        settled := NOT more AND cardinality(new_gaps) = 0;
         IF stamped > 0 OR upto <> st.seen OR new_gaps <> st.gaps THEN
             UPDATE pgext_outbox_state
                 SET last_pos = st.last_pos + stamped, seen = upto,
