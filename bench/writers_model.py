@@ -191,9 +191,13 @@ def breakdown(curve: dict[str, dict[int, dict[str, Any]]], writers: int) -> str:
         if point is None:
             continue
         cpu = point["cpu_us_per_commit"]
+        split = point.get("server_split_us_per_commit")
+        server = f"server {cpu['server']:.0f}"
+        if split:
+            server += " (" + ", ".join(f"{k} {u:.0f}" for k, u in split.items()) + ")"
         lines.append(
             f"| {v} | CPU us/commit: client {cpu['client']:.0f}, subscriber "
-            f"{cpu['subscriber']:.0f}, server {cpu['server']:.0f} | | |"
+            f"{cpu['subscriber']:.0f}, {server} | | |"
         )
         for st in point["statements"][:4]:
             query = st["query"][:90].replace("|", "\\|")
@@ -201,6 +205,30 @@ def breakdown(curve: dict[str, dict[int, dict[str, Any]]], writers: int) -> str:
                 f"| | `{query}` | {st['calls_per_commit']:.3f} | "
                 f"{st['us_per_commit']:.1f} |"
             )
+    return "\n".join(lines)
+
+
+def extra(curve: dict[str, dict[int, dict[str, Any]]], writers: int) -> str:
+    """(c)'s CPU per commit over (c0)'s, by part, at ``writers`` writers:
+    what delivering costs on top of writing the outbox row."""
+    c, c0 = curve["c"][writers], curve["c0"][writers]
+    rows = [("client (writers' process)", "client"), ("subscriber", "subscriber")]
+    lines = ["| part | (c) | (c0) | (c) - (c0) |", "|---|---|---|---|"]
+    for label, key in rows:
+        a, b = c["cpu_us_per_commit"][key], c0["cpu_us_per_commit"][key]
+        lines.append(f"| {label} | {a:.1f} | {b:.1f} | {a - b:+.1f} |")
+    split, split0 = (p.get("server_split_us_per_commit") or {} for p in (c, c0))
+    for key in split:
+        a, b = split[key], split0.get(key, 0.0)
+        lines.append(f"| server: {key} | {a:.1f} | {b:.1f} | {a - b:+.1f} |")
+    total = sum(c["cpu_us_per_commit"].values())
+    total0 = sum(c0["cpu_us_per_commit"].values())
+    lines.append(f"| **all** | {total:.1f} | {total0:.1f} | {total - total0:+.1f} |")
+    lines.append("")
+    lines.append(
+        f"CPU bound on shared cores: (c)/(c0) <= {total0:.0f} / {total:.0f} = "
+        f"{total0 / total:.2f}"
+    )
     return "\n".join(lines)
 
 
@@ -287,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     before = load_curve(args.before) if args.before else None
     print(curve_table(curve, before), end="\n\n")
     print(breakdown(curve, max(curve["a"])), end="\n\n")
+    if "c" in curve and "c0" in curve:
+        print(extra(curve, max(curve["a"])), end="\n\n")
     print(table(curve))
     if args.svg:
         args.svg.write_text(svg(curve))

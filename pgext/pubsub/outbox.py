@@ -218,6 +218,15 @@ class Relay:
         self.start()
 
     @property
+    def backend_pid(self) -> int | None:
+        """The server process of the relay's connection, if connected."""
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return None
+        pid: int = conn.get_server_pid()
+        return pid
+
+    @property
     def pending(self) -> int:
         """Rows kicked by local writers and not yet seen stamped."""
         return self._pending

@@ -122,7 +122,12 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         OUT settled boolean)
     -- Pinned search path: the names below always mean the tables and
     -- sequence installed beside this function, whatever the caller's path.
-    LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    -- The function's plans are cached per session, and a generic plan made
+    -- while the outbox was small scans it whole; a relay's session outlives
+    -- that, and each round would then read every row ever retained.  Only
+    -- index look-ups make sense here, whatever the statistics say.
+    SET enable_seqscan = off AS $fn$
     DECLARE
         st pgext_outbox_state%ROWTYPE;
         top bigint;
@@ -136,10 +141,14 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         xmin xid8;
         channels text[];
         payloads text[];
-        sizes bigint[];
+        widest integer;
+        one boolean;
+        per integer;
+        a integer;
+        b integer;
         made timestamptz;
         note text;
-        part record;
+        part integer;
     BEGIN
         IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
             RAISE EXCEPTION 'pgext_outbox_stamp() must run in a transaction '
@@ -168,12 +177,14 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         -- (a large one is not even detoasted): the wake-up carries them when
         -- they all fit.
         SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(channel), '{}'),
-               coalesce(array_agg(small), '{}'), coalesce(array_agg(bytes), '{}')
-            INTO found, channels, payloads, sizes
+               coalesce(array_agg(small), '{}'),
+               coalesce(max(bytes) FILTER (WHERE small IS NOT NULL), 0),
+               coalesce(min(channel) = max(channel), true)
+            INTO found, channels, payloads, widest, one
             FROM (SELECT id, channel,
                          CASE WHEN octet_length(payload) < 8000
                               THEN payload END AS small,
-                         octet_length(payload) + octet_length(channel) AS bytes
+                         octet_length(payload) AS bytes
                   FROM pgext_outbox
                   WHERE id = ANY(st.gaps) OR (id > st.seen AND id <= upto)
                   ORDER BY id) AS v;
@@ -205,34 +216,30 @@ CREATE_STATEMENTS: tuple[str, ...] = (
             INSERT INTO pgext_outbox_batch (first_pos, last_pos, ids)
                 VALUES (st.last_pos + 1, st.last_pos + stamped, found)
                 RETURNING created_at INTO made;
-            -- The wake-ups carry the round's messages, cut into parts that
-            -- fit in a notification (about 5 kB of payload each; JSON
-            -- escaping may add to that), so subscribers that are up to date
-            -- need not read them back.  A part with a message too big for
-            -- it, or that comes out too big, only says which positions are
-            -- new.  The channel is named once when a part has only one.
-            FOR part IN
-                SELECT min(k) AS f, max(k) AS l, bool_and(p IS NOT NULL) AS inline,
-                       min(c) = max(c) AS one, min(c) AS c1,
-                       array_agg(c ORDER BY k) AS cs, array_agg(p ORDER BY k) AS ps
-                FROM (SELECT k, c, p,
-                             (sum(b + 8) OVER (ORDER BY k) - 1)::bigint / 5000 AS chunk
-                      FROM unnest(channels, payloads, sizes)
-                           WITH ORDINALITY AS u(c, p, b, k)) AS x
-                GROUP BY chunk ORDER BY chunk
-            LOOP
+            -- The wake-ups carry the round's messages, cut into parts of
+            -- `per` messages that fit in a notification (about 5 kB of
+            -- payload each; JSON escaping may add to that), so subscribers
+            -- that are up to date need not read them back.  A part with a
+            -- message too big to carry, or that comes out too big anyway,
+            -- only says which positions are new.  Array slices, not a
+            -- grouping query: this runs every round, under load.
+            per := greatest(1, 5000 / (widest + 8));
+            FOR part IN 0 .. (stamped - 1) / per LOOP
+                a := part * per + 1;
+                b := least(stamped, a + per - 1);
                 note := NULL;
-                IF part.inline THEN
+                IF array_position(payloads[a:b], NULL) IS NULL THEN
                     note := json_build_object(
-                        'f', st.last_pos + part.f, 'l', st.last_pos + part.l,
+                        'f', st.last_pos + a, 'l', st.last_pos + b,
                         't', extract(epoch FROM made),
-                        'c', CASE WHEN part.one THEN to_json(part.c1)
-                                  ELSE to_json(part.cs) END,
-                        'p', part.ps)::text;
+                        -- Named once when the round has only one channel.
+                        'c', CASE WHEN one THEN to_json(channels[1])
+                                  ELSE to_json(channels[a:b]) END,
+                        'p', payloads[a:b])::text;
                 END IF;
                 IF note IS NULL OR octet_length(note) >= 8000 THEN
                     note := json_build_object(
-                        'f', st.last_pos + part.f, 'l', st.last_pos + part.l)::text;
+                        'f', st.last_pos + a, 'l', st.last_pos + b)::text;
                 END IF;
                 PERFORM pg_notify('pgext_outbox_wake', note);
             END LOOP;
