@@ -156,10 +156,19 @@ class SubscriberProcess:
         await self.proc.stdin.drain()
         return (await self.proc.stdout.readline()).decode().strip()
 
-    async def counts(self) -> tuple[int, int, bool]:
-        """(plain received, durable received, durable in order so far)."""
-        plain, durable, ordered = (await self._ask("count")).split()
-        return int(plain), int(durable), ordered == "ordered"
+    async def counts(self) -> tuple[int, int, int, int]:
+        """(plain received, durable received (distinct), durable duplicates,
+        durable messages out of order per writer)."""
+        plain, durable, dups, disorder = (await self._ask("count")).split()
+        return int(plain), int(durable), int(dups), int(disorder)
+
+    async def pids(self) -> tuple[int | None, int | None]:
+        """Server pids of its hub's LISTEN connection and relay."""
+        listener, relay = (await self._ask("pids")).split()
+        return (
+            int(listener) if listener != "-" else None,
+            int(relay) if relay != "-" else None,
+        )
 
     async def close(self) -> None:
         if self.proc and self.proc.stdin:
@@ -168,8 +177,11 @@ class SubscriberProcess:
 
 
 async def _subscriber_main(dsn: str) -> None:
-    counts = {PLAIN.name: 0, DURABLE.name: 0}
-    ordered = True
+    plain_count = 0
+    # Durable only: order, losses and duplicates.  NOTIFY (b) promises no
+    # order across reconnects and none of completeness, so it is counted.
+    seen: set[tuple[int, int]] = set()
+    dups = disorder = 0
     last: dict[int, int] = {}
     engine = PgextEngine(config={"dsn": dsn})
     hub = Hub(engine)
@@ -177,19 +189,30 @@ async def _subscriber_main(dsn: str) -> None:
     plain = await hub.subscribe(PLAIN, queue_size=100_000).ready()
     durable = await hub.subscribe(DURABLE, queue_size=100_000).ready()
 
-    async def consume(sub: Any, check_order: bool) -> None:
-        nonlocal ordered
-        async for event in sub:
+    async def count_plain() -> None:
+        nonlocal plain_count
+        async for event in plain:
             if isinstance(event, Message):
-                counts[event.channel] += 1
+                plain_count += 1
+
+    async def check_durable() -> None:
+        nonlocal dups, disorder
+        async for event in durable:
+            if isinstance(event, Message):
                 order = event.data
-                if check_order and last.get(order.writer, -1) >= order.seq:
-                    ordered = False
-                last[order.writer] = order.seq
+                key = (order.writer, order.seq)
+                if key in seen:
+                    dups += 1  # allowed (at least once), counted
+                    continue
+                seen.add(key)
+                if last.get(order.writer, -1) > order.seq:
+                    disorder += 1
+                else:
+                    last[order.writer] = order.seq
 
     consumers = [
-        asyncio.create_task(consume(plain, False)),
-        asyncio.create_task(consume(durable, True)),
+        asyncio.create_task(count_plain()),
+        asyncio.create_task(check_durable()),
     ]
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -197,11 +220,14 @@ async def _subscriber_main(dsn: str) -> None:
         lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
     )
     while line := await reader.readline():
-        if line.strip() == b"ready":
+        command = line.strip()
+        if command == b"ready":
             print("ready", flush=True)
+        elif command == b"pids":
+            pids = (hub.listener.backend_pid, hub.relay.backend_pid)
+            print(*("-" if pid is None else pid for pid in pids), flush=True)
         else:
-            state = "ordered" if ordered else "disorder"
-            print(counts[PLAIN.name], counts[DURABLE.name], state, flush=True)
+            print(plain_count, len(seen), dups, disorder, flush=True)
     for consumer in consumers:
         consumer.cancel()
     await hub.close()
@@ -507,6 +533,18 @@ async def _writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRe
     subscribers = await SubscriberProcess(config["dsn"]).start()
     assert subscribers.proc is not None
     meter = await WritersMeter.start(config, subscribers.proc.pid)
+    conns: list[Any] = []
+
+    async def roles() -> dict[int, str]:
+        found = {conn.get_server_pid(): "writers" for conn in conns}
+        if hub.relay.backend_pid is not None:
+            found[hub.relay.backend_pid] = "relay"
+        listener, _ = await subscribers.pids()
+        if listener is not None:
+            found[listener] = "listener"
+        return found
+
+    meter.roles = roles
     sent = {"(b) NOTIFY per transaction": 0, "(c) pgext durable": 0}
     try:
         for style, variants, counts_of_writers in (
@@ -595,18 +633,21 @@ def _writers_note(variants: dict[str, dict[str, Any]]) -> str:
 
 
 async def _delivery_check(subscribers: SubscriberProcess, sent: dict[str, int]) -> str:
-    """What the subscriber process received of everything the writers sent."""
+    """What the subscriber process received of everything the writers sent:
+    (c) must have every message, in order per writer; duplicates are
+    allowed (at least once) and counted."""
     deadline = time.monotonic() + 60
     while True:
-        plain, durable, ordered = await subscribers.counts()
+        plain, durable, dups, disorder = await subscribers.counts()
         if durable >= sent["(c) pgext durable"] or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
+    lost = sent["(c) pgext durable"] - durable
     note = (
         f" Subscriber process received: (b) {plain:,} of "
         f"{sent['(b) NOTIFY per transaction']:,}; (c) {durable:,} of "
-        f"{sent['(c) pgext durable']:,}, "
-        + ("in order per writer." if ordered else "OUT OF ORDER.")
+        f"{sent['(c) pgext durable']:,}: {lost:,} lost, {dups:,} duplicated, "
+        f"{disorder:,} out of order per writer."
     )
     progress(note)
     return note

@@ -82,17 +82,25 @@ async def stats_server(config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         await asyncio.to_thread(server.stop)
 
 
-def _cpu_seconds(pids: list[int]) -> float:
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    found = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue  # not this host's, or gone
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    return sum(_cpu_by_pid(pids).values())
+
+
+# The parts the server's CPU is split into (see WritersMeter.roles).
+SERVER_PARTS = ("writers", "relay", "listener", "other")
 
 
 @dataclass
@@ -103,6 +111,7 @@ class Run:
     subscriber_cpu: float
     server_cpu: float
     statements: dict[str, tuple[int, float]]
+    server_parts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +122,10 @@ class WritersMeter:
     subscriber_pid: int | None
     statements: bool
     runs: dict[tuple[int, str], list[Run]] = field(default_factory=dict)
+    #: Names the server's backends: pid -> one of SERVER_PARTS (the
+    #: writers' connections, the writers' process's relay, the subscriber's
+    #: LISTEN connection); asked before each round, as pids change.
+    roles: Callable[[], Awaitable[dict[int, str]]] | None = None
 
     @classmethod
     async def start(
@@ -143,11 +156,18 @@ class WritersMeter:
             if self.statements:
                 await self.control.execute("SELECT pg_stat_statements_reset()")
             before = counts.get(counted_as, 0)
-            cpu = (time.process_time(), _cpu_seconds(sub), _cpu_seconds(pids))
+            roles = await self.roles() if self.roles is not None else {}
+            backends = _cpu_by_pid(pids)
+            cpu = (time.process_time(), _cpu_seconds(sub))
             started = time.perf_counter()
             await job()
             seconds = time.perf_counter() - started
-            after = (time.process_time(), _cpu_seconds(sub), _cpu_seconds(pids))
+            backends_after = _cpu_by_pid(pids)
+            after = (time.process_time(), _cpu_seconds(sub))
+            parts = dict.fromkeys(SERVER_PARTS, 0.0)
+            for pid, used in backends_after.items():
+                part = roles.get(pid, "other")
+                parts[part] += used - backends.get(pid, used)
             statements = {}
             if self.statements:
                 for row in await self.control.fetch(_STATEMENTS_SQL):
@@ -158,8 +178,9 @@ class WritersMeter:
                     seconds,
                     after[0] - cpu[0],
                     after[1] - cpu[1],
-                    after[2] - cpu[2],
+                    sum(parts.values()),
                     statements,
+                    parts,
                 )
             )
 
@@ -184,6 +205,13 @@ class WritersMeter:
                     getattr(r, f"{part}_cpu") * 1e6 / max(r.commits, 1) for r in runs
                 )
                 for part in ("client", "subscriber", "server")
+            },
+            "server_split_us_per_commit": {
+                part: statistics.median(
+                    r.server_parts.get(part, 0.0) * 1e6 / max(r.commits, 1)
+                    for r in runs
+                )
+                for part in SERVER_PARTS
             },
             "statements": [
                 {

@@ -87,21 +87,73 @@ def fit(curve: dict[str, dict[int, dict[str, Any]]]) -> dict[str, dict[str, floa
             # No more than the curve allows: b reached X_top with it.
             p["S"] = min(max(0.0, p["R1"] - params["a"]["R1"]), 1 / p["X_top"])
         elif variant == "c":
-            top = curve["c"][int(p["top"])]["statements"]
-            p["S"] = (
-                sum(
-                    s["us_per_commit"]
-                    for s in top
-                    if "pgext_outbox_stamp" in s["query"]
-                )
-                / 1e6
-            )
+            p["S"] = _stamp_time(curve["c"][int(p["top"])]) / 1e6
+            p.update(_relay_fit(curve["c"]))
     return params
 
 
-def model(p: dict[str, float], n: int, cores: float, d: float) -> float:
+# The relay's window under a sustained stream (Hub's relay_max_window
+# default): rounds come at most this often, so a round numbers at least
+# rate x this many messages.
+RELAY_PERIOD = 0.004
+
+
+def _stamp_time(point: dict[str, Any]) -> float:
+    """us per commit the relay's rounds took (pg_stat_statements)."""
+    return float(
+        sum(
+            s["us_per_commit"]
+            for s in point["statements"]
+            if "pgext_outbox_stamp" in s["query"]
+        )
+    )
+
+
+def _relay_fit(points: dict[int, dict[str, Any]]) -> dict[str, float]:
+    """A round's time as ``F + v * m`` (m messages a round), fitted by least
+    squares over the writer counts: F is the fixed cost of a round, v the
+    cost per message.  Empty when there are too few points to fit."""
+    xs, ys = [], []
+    for point in points.values():
+        calls = sum(
+            s["calls_per_commit"]
+            for s in point["statements"]
+            if "pgext_outbox_stamp" in s["query"]
+        )
+        if calls > 0:
+            xs.append(1 / calls)
+            ys.append(_stamp_time(point) / calls)
+    if len(xs) < 3:
+        return {}
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if not sxx:
+        return {}
+    v = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    fixed = my - v * mx
+    if v <= 0 or fixed < 0:
+        return {}
+    return {"F": fixed / 1e6, "v": v / 1e6}
+
+
+def relay_cap(p: dict[str, float]) -> float:
+    """Commits/s the serialised relay allows when its rounds grow with the
+    rate (one round per RELAY_PERIOD at most): the relay is busy
+    ``F / RELAY_PERIOD + X * v`` of the time, at most all of it."""
+    if "F" in p and p["F"] < RELAY_PERIOD:
+        return (1 - p["F"] / RELAY_PERIOD) / p["v"]
+    return 1 / p["S"] if p["S"] else math.inf
+
+
+def model(
+    p: dict[str, float], n: int, cores: float, d: float, big: bool = False
+) -> float:
+    """``big``: on a server with cores to spare, where the relay's rounds
+    grow with the rate (see relay_cap) instead of staying as measured."""
     limits = [n / p["R1"], cores / d]
-    if p["S"]:
+    if "F" in p and big:
+        limits.append(relay_cap(p))
+    elif p["S"]:
         limits.append(1 / p["S"])
     return min(limits)
 
@@ -140,11 +192,23 @@ def table(curve: dict[str, dict[int, dict[str, Any]]]) -> str:
     for v in variants:
         p = params[v]
         serial = f"{p['S'] * 1e6:.1f}" if p["S"] else "none"
-        big = [f"{model(p, 10_000, cores, p['D_server']):,.0f}" for cores in (16, 64)]
+        big = [
+            f"{model(p, 10_000, cores, p['D_server'], big=True):,.0f}"
+            for cores in (16, 64)
+        ]
         lines.append(
             f"| {v} | {p['R1'] * 1e6:.0f} | {p['D'] * 1e6:.0f} / "
             f"{p['D_server'] * 1e6:.0f} | {serial} | {big[0]} | {big[1]} |"
         )
+    c = params.get("c", {})
+    if "F" in c:
+        lines += [
+            "",
+            f"Relay round fitted as F + v x messages: F = {c['F'] * 1e6:.0f} us, "
+            f"v = {c['v'] * 1e6:.2f} us per message; with one round per "
+            f"{RELAY_PERIOD * 1e3:.0f} ms at most, the relay allows "
+            f"{relay_cap(c):,.0f} commits/s.",
+        ]
     return "\n".join(lines)
 
 
@@ -191,9 +255,13 @@ def breakdown(curve: dict[str, dict[int, dict[str, Any]]], writers: int) -> str:
         if point is None:
             continue
         cpu = point["cpu_us_per_commit"]
+        split = point.get("server_split_us_per_commit")
+        server = f"server {cpu['server']:.0f}"
+        if split:
+            server += " (" + ", ".join(f"{k} {u:.0f}" for k, u in split.items()) + ")"
         lines.append(
             f"| {v} | CPU us/commit: client {cpu['client']:.0f}, subscriber "
-            f"{cpu['subscriber']:.0f}, server {cpu['server']:.0f} | | |"
+            f"{cpu['subscriber']:.0f}, {server} | | |"
         )
         for st in point["statements"][:4]:
             query = st["query"][:90].replace("|", "\\|")
@@ -201,6 +269,30 @@ def breakdown(curve: dict[str, dict[int, dict[str, Any]]], writers: int) -> str:
                 f"| | `{query}` | {st['calls_per_commit']:.3f} | "
                 f"{st['us_per_commit']:.1f} |"
             )
+    return "\n".join(lines)
+
+
+def extra(curve: dict[str, dict[int, dict[str, Any]]], writers: int) -> str:
+    """(c)'s CPU per commit over (c0)'s, by part, at ``writers`` writers:
+    what delivering costs on top of writing the outbox row."""
+    c, c0 = curve["c"][writers], curve["c0"][writers]
+    rows = [("client (writers' process)", "client"), ("subscriber", "subscriber")]
+    lines = ["| part | (c) | (c0) | (c) - (c0) |", "|---|---|---|---|"]
+    for label, key in rows:
+        a, b = c["cpu_us_per_commit"][key], c0["cpu_us_per_commit"][key]
+        lines.append(f"| {label} | {a:.1f} | {b:.1f} | {a - b:+.1f} |")
+    split, split0 = (p.get("server_split_us_per_commit") or {} for p in (c, c0))
+    for key in split:
+        a, b = split[key], split0.get(key, 0.0)
+        lines.append(f"| server: {key} | {a:.1f} | {b:.1f} | {a - b:+.1f} |")
+    total = sum(c["cpu_us_per_commit"].values())
+    total0 = sum(c0["cpu_us_per_commit"].values())
+    lines.append(f"| **all** | {total:.1f} | {total0:.1f} | {total - total0:+.1f} |")
+    lines.append("")
+    lines.append(
+        f"CPU bound on shared cores: (c)/(c0) <= {total0:.0f} / {total:.0f} = "
+        f"{total0 / total:.2f}"
+    )
     return "\n".join(lines)
 
 
@@ -287,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     before = load_curve(args.before) if args.before else None
     print(curve_table(curve, before), end="\n\n")
     print(breakdown(curve, max(curve["a"])), end="\n\n")
+    if "c" in curve and "c0" in curve:
+        print(extra(curve, max(curve["a"])), end="\n\n")
     print(table(curve))
     if args.svg:
         args.svg.write_text(svg(curve))

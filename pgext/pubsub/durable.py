@@ -74,6 +74,7 @@ class Follower:
         that does not."""
         events: list[Any] = []
         pushed = subscription.pushed
+        by_name = subscription.by_name
         while pushed and not subscription.stale:
             wake = pushed.popleft()
             last_id = subscription.last_id or 0
@@ -82,22 +83,23 @@ class Follower:
             if wake.first != last_id + 1 or wake.payloads is None:
                 subscription.stale = True
                 break
-            assert wake.channels is not None
-            for offset, (channel, payload) in enumerate(
-                zip(wake.channels, wake.payloads, strict=True)
-            ):
-                if channel in subscription.by_name:
-                    event = subscription.decode(
-                        channel,
-                        None,
-                        payload,
-                        wake.first + offset,
-                        wake.published_at,
-                        None,
-                        payload,
+            if wake.channel is not None:
+                # One channel for the whole wake-up: looked up once, and its
+                # messages validated in one call.
+                if wake.channel in by_name:
+                    events += subscription.decode_run(
+                        wake.channel, wake.payloads, wake.first, wake.published_at
                     )
-                    if event is not None:
-                        events.append(event)
+            else:
+                assert wake.channels is not None
+                for channel, start, end in _runs(wake.channels):
+                    if channel in by_name:
+                        events += subscription.decode_run(
+                            channel,
+                            wake.payloads[start:end],
+                            wake.first + start,
+                            wake.published_at,
+                        )
             subscription.last_id = wake.last
             self.pushed_rounds += 1
         if subscription.stale:
@@ -108,17 +110,29 @@ class Follower:
     def decode_rows(
         subscription: Subscription[Any], rows: list[OutboxRow]
     ) -> list[Any]:
-        events = []
-        for row in rows:
-            event = subscription.decode(
-                row.channel,
-                None,
-                row.payload,
-                row.position,
-                row.published_at,
-                None,
-                row.payload,
-            )
-            if event is not None:
-                events.append(event)
+        events: list[Any] = []
+        for channel, start, end in _runs([row.channel for row in rows]):
+            run = rows[start:end]
+            # One timestamp per run would be wrong: rows of one read may
+            # come from several rounds.  Group by round time too.
+            for at, first, last in _runs([row.published_at for row in run]):
+                part = run[first:last]
+                events += subscription.decode_run(
+                    channel,
+                    [row.payload for row in part],
+                    None,
+                    at,
+                    [row.position for row in part],
+                )
         return events
+
+
+def _runs(keys: list[Any]) -> list[tuple[Any, int, int]]:
+    """(key, start, end) of each run of equal consecutive keys."""
+    runs = []
+    start = 0
+    for index in range(1, len(keys) + 1):
+        if index == len(keys) or keys[index] != keys[start]:
+            runs.append((keys[start], start, index))
+            start = index
+    return runs

@@ -70,6 +70,10 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
     :param relay_window: how long the relay waits after a durable publish
         before numbering rows, so that a burst of commits is numbered in one
         round with one wake-up notification.
+    :param relay_max_window: the most the relay's window grows to while
+        durable messages arrive as a sustained stream (default four times
+        ``relay_window``): fewer, fuller rounds under load, at the price of
+        up to this much more latency.
     :param query_timeout: limit of the hub's own reads and relay rounds; a
         connection that exceeds it is dropped and replaced.  Default: two
         liveness intervals, so a half-open read connection is replaced as
@@ -84,6 +88,7 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
         reconnect_delay: tuple[float, float] = (0.05, 5.0),
         poll_interval: float = 1.0,
         relay_window: float = 0.001,
+        relay_max_window: float | None = None,
         batch: int = 500,
         keepalive: bool = True,
         query_timeout: float | None = None,
@@ -112,6 +117,7 @@ class Hub(Publishing, Subscribing, OutboxMaintenance):
             self._connect_with_keepalive,
             batch=max(batch, 100),
             window=relay_window,
+            max_window=relay_max_window,
             poll_interval=poll_interval,
             timeout=query_timeout,
         )

@@ -39,7 +39,7 @@ INSERT_MANY_SQL = (
     "INSERT INTO pgext_outbox (channel, payload) "
     "SELECT $1, payload FROM unnest($2::text[]) AS payload"
 )
-STAMP_SQL = "SELECT stamped, more FROM pgext_outbox_stamp($1)"
+STAMP_SQL = "SELECT stamped, more, settled FROM pgext_outbox_stamp($1)"
 # Messages of channels $2 at positions after $1, reading at most the batches
 # that cover the next $3 positions from the first one retained (so a reader
 # of a rare channel still moves on), and none past $4 (NULL: no bound).
@@ -89,32 +89,43 @@ PRUNE_SPILL_SQL = (
 
 @dataclass(frozen=True, slots=True)
 class Wake:
-    """A relay round's wake-up: positions ``first`` to ``last`` are new.
-    ``channels``/``payloads`` hold the round's messages (in position order)
-    when they fitted in the notification, else ``None``."""
+    """A relay round's wake-up (or one part of it): positions ``first`` to
+    ``last`` are new.  ``payloads`` holds their messages (in position order)
+    when they fitted in the notification, else ``None``; ``channel`` names
+    the channel of all of them when they share one, else ``channels`` has
+    one name per message."""
 
     first: int
     last: int
     published_at: float | None = None
     channels: list[str] | None = None
     payloads: list[str] | None = None
+    channel: str | None = None
 
 
 def parse_wake(text: str) -> Wake | None:
     """The wake-up notification's payload, or None if it is not one."""
     try:
         body = json.loads(text)
-        wake = Wake(int(body["f"]), int(body["l"]))
+        first, last = int(body["f"]), int(body["l"])
     except (ValueError, TypeError, KeyError):
         return None
     channels, payloads = body.get("c"), body.get("p")
+    if not isinstance(payloads, list) or len(payloads) != last - first + 1:
+        return Wake(first, last)
+    if not all(type(p) is str for p in payloads):
+        return Wake(first, last)
+    at = body.get("t")
+    published = float(at) if isinstance(at, int | float) else None
+    if type(channels) is str:
+        return Wake(first, last, published, None, payloads, channels)
     if (
         isinstance(channels, list)
-        and isinstance(payloads, list)
-        and len(channels) == len(payloads) == wake.last - wake.first + 1
+        and len(channels) == len(payloads)
+        and all(type(c) is str for c in channels)
     ):
-        return Wake(wake.first, wake.last, body.get("t"), channels, payloads)
-    return wake
+        return Wake(first, last, published, channels, payloads)
+    return Wake(first, last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +166,7 @@ class Relay:
         *,
         batch: int = 1000,
         window: float = 0.001,
+        max_window: float | None = None,
         poll_interval: float = 1.0,
         give_up: float = 5.0,
         timeout: float = 30.0,
@@ -162,6 +174,10 @@ class Relay:
         self._connect = connect
         self.batch = batch
         self.window = window
+        # Under a sustained stream the window doubles each busy round up to
+        # this cap (and halves back when the stream thins): fewer, fuller
+        # rounds, each a fixed cost on the server and one more wake-up.
+        self.max_window = 4 * window if max_window is None else max(max_window, window)
         self.poll_interval = poll_interval
         self.give_up = give_up
         # Rows per second that make a sustained stream, measured over the
@@ -182,6 +198,7 @@ class Relay:
         # stamp_once runs from the relay task and from Hub.close.
         self._lock = asyncio.Lock()
         # Observability.
+        self.current_window = window
         self.rounds = 0
         self.stamped = 0
         self.errors = 0
@@ -199,6 +216,15 @@ class Relay:
         self._idle.clear()
         self._kicked.set()
         self.start()
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of the relay's connection, if connected."""
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return None
+        pid: int = conn.get_server_pid()
+        return pid
 
     @property
     def pending(self) -> int:
@@ -234,9 +260,13 @@ class Relay:
     async def stamp_once(self) -> int:
         """Stamp everything committed so far; returns how many rows."""
         async with self._lock:
-            return await self._stamp_all()
+            stamped, _ = await self._stamp_all()
+            return stamped
 
-    async def _stamp_all(self) -> int:
+    async def _stamp_all(self) -> tuple[int, bool]:
+        """Rounds until nothing more is ready: (rows stamped, settled).
+        Settled: every row drawn before the first round began is numbered
+        or given up, by this relay or another."""
         total = 0
         while True:
             if self._conn is None or self._conn.is_closed():
@@ -247,7 +277,7 @@ class Relay:
             if not row["more"]:
                 break
         self.stamped += total
-        return total
+        return total, bool(row["settled"])
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -259,7 +289,6 @@ class Relay:
 
     async def _run(self) -> None:
         retry = 0.0
-        busy = False
         last_round = time.monotonic()
         while True:
             if not self._kicked.is_set():
@@ -270,12 +299,15 @@ class Relay:
             if self._kicked.is_set() and self.window:
                 # The writer that kicked has not committed yet, and more
                 # writers may follow: one round after a short window stamps
-                # the whole burst and sends one wake-up.  Under a sustained
-                # stream the window widens (fewer, fuller rounds).
-                await asyncio.sleep(self.window * (4 if busy else 1))
+                # the whole burst and sends one wake-up.
+                await asyncio.sleep(self.current_window)
             self._kicked.clear()
+            # Kicks so far came before this round's first look at the ids
+            # drawn, so a settled round accounts for all of them.
+            covered = self._pending
             try:
-                stamped = await self.stamp_once()
+                async with self._lock:
+                    stamped, settled = await self._stamp_all()
             except CONNECTION_FAILURES as error:
                 self.errors += 1
                 logger.warning("pgext pub/sub: relay failed: %r", error)
@@ -285,12 +317,16 @@ class Relay:
                 retry = min(max(retry * 2, 0.05), 2.0)
                 continue
             now = time.monotonic()
-            busy = stamped >= self.busy_rate * (now - last_round)
+            self._adapt(stamped, now - last_round)
             last_round = now
-            if stamped:
+            if settled:
+                # Whoever numbered them (another process's relay may have),
+                # nothing kicked before the round is left to wait for.
+                self._pending -= covered
+            elif stamped:
                 self._pending = max(0, self._pending - stamped)
             waited = time.monotonic() - self._last_kick
-            if self._pending and waited < self.give_up:
+            if self._pending > 0 and waited < self.give_up:
                 # A kicked transaction has not committed yet: look again
                 # soon; back off only once it has been open a while, so a
                 # long transaction costs few queries.
@@ -301,3 +337,12 @@ class Relay:
                 self._pending = 0
                 retry = 0.0
                 self._idle.set()
+
+    def _adapt(self, stamped: int, elapsed: float) -> None:
+        """Widen the window while rows arrive as a sustained stream (rows
+        per second since the previous round, so the rule does not depend on
+        the window it chose), narrow it when they do not."""
+        if stamped >= self.busy_rate * elapsed and stamped > 1:
+            self.current_window = min(self.current_window * 2, self.max_window)
+        else:
+            self.current_window = max(self.current_window / 2, self.window)

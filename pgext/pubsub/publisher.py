@@ -60,13 +60,27 @@ class Publishing:
         if not isinstance(channel, Channel):
             raise InvalidChannel("publish needs a pgext.pubsub.Channel")
         text = channel.encode(payload)
-        prefix, args = publishing.along(along)
+        app, args = publishing.along(along)
+        if connection is not None:
+            # The common case of a busy writer, without the closure and the
+            # connection choice below.
+            try:
+                await publishing.send(connection, channel, text, app, args)
+            except SchemaMissing:
+                raise
+            except CONNECTION_FAILURES as error:
+                raise PublishFailed(
+                    f"publishing on {channel.name!r} failed: {error!r}"
+                ) from error
+            if channel.durable:
+                self.relay.kick(1)
+            return
 
         async def send(conn: Any) -> None:
-            await publishing.send(conn, channel, text, prefix, args)
+            await publishing.send(conn, channel, text, app, args)
 
         # An along= statement may bind values that need the engine's codecs.
-        await self._publish_on(channel, connection, send, 1, own=not prefix)
+        await self._publish_on(channel, connection, send, 1, own=app is None)
 
     async def publish_many(
         self,
@@ -88,7 +102,7 @@ class Publishing:
         """
         if not isinstance(channel, Channel):
             raise InvalidChannel("publish_many needs a pgext.pubsub.Channel")
-        texts = [channel.encode(payload) for payload in payloads]
+        texts = channel.encode_many(payloads)
         if not texts:
             return 0
 

@@ -34,36 +34,54 @@ FROM spilled
 NOTIFY_MANY_SQL = "SELECT count(pg_notify($1, note)) FROM unnest($2::text[]) AS note"
 
 
-def along(along: Any) -> tuple[str, Sequence[Any]]:
-    """``WITH pgext_app AS (<statement>) `` and its arguments."""
+def along(along: Any) -> tuple[str | None, Sequence[Any]]:
+    """The ``along=`` statement's SQL (checked) and its arguments."""
     if along is None:
-        return "", ()
+        return None, ()
     if isinstance(along, tuple) and len(along) == 2 and isinstance(along[0], str):
-        sql, args = along[0], list(along[1])
-    else:
-        querystrings = getattr(along, "querystrings", None)
-        if not querystrings or len(querystrings) != 1:
-            raise InvalidChannel(
-                "along= takes one Piccolo insert/update/delete query or (sql, args)"
-            )
-        table = getattr(along, "table", None)
-        if table is not None:
-            check_combined_write(table, "publish(along=...)")
-        sql, args = querystrings[0].compile_string(engine_type="postgres")
+        args = along[1]
+        if not isinstance(args, list | tuple):
+            args = list(args)
+        return _checked(along[0]), args
+    querystrings = getattr(along, "querystrings", None)
+    if not querystrings or len(querystrings) != 1:
+        raise InvalidChannel(
+            "along= takes one Piccolo insert/update/delete query or (sql, args)"
+        )
+    table = getattr(along, "table", None)
+    if table is not None:
+        check_combined_write(table, "publish(along=...)")
+    sql, args = querystrings[0].compile_string(engine_type="postgres")
+    return _checked(sql), args
+
+
+@functools.lru_cache(maxsize=256)
+def _checked(sql: str) -> str:
+    # Cached: an application publishes along a handful of statement shapes,
+    # and checking one costs more than the rest of a publish's Python.
+    # (lru_cache keeps no exceptions: a refused statement is refused again.)
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
     if head not in ("INSERT", "UPDATE", "DELETE"):
         raise InvalidChannel(
             "along= must be an INSERT, UPDATE or DELETE statement, got "
             f"{head or 'nothing'!r}"
         )
-    return f"WITH pgext_app AS ({sql}) ", args
+    return sql
 
 
-@functools.lru_cache(maxsize=64)
-def renumber(sql: str, offset: int) -> str:
-    """Shift the ``$n`` placeholders of a pgext statement past ``offset``
-    user parameters."""
-    return PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+@functools.lru_cache(maxsize=256)
+def compose(app: str | None, offset: int, sql: str) -> str:
+    """pgext's statement ``sql``, after ``WITH pgext_app AS (<app>)`` when
+    there is an ``along=`` statement with ``offset`` parameters.  Cached per
+    (statement shape, pgext statement): composing it is string work that
+    would otherwise run on every publish."""
+    if app is None:
+        return sql
+    ours = PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+    if ours.lstrip().startswith("WITH"):
+        # The spill statement has its own WITH: join the lists.
+        return f"WITH pgext_app AS ({app}), " + ours.strip().removeprefix("WITH")
+    return f"WITH pgext_app AS ({app}) " + ours
 
 
 PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -73,28 +91,24 @@ async def send(
     conn: Any,
     channel: Channel[Any],
     text: str,
-    prefix: str = "",
+    app: str | None = None,
     args: Sequence[Any] = (),
 ) -> None:
     """Run the publishing statement for ``text`` on ``conn``: an outbox
     INSERT (durable), a NOTIFY, or a spill row and a NOTIFY of its id (too
-    big for NOTIFY); ``prefix``/``args`` put an ``along=`` statement first."""
+    big for NOTIFY); ``app``/``args`` put an ``along=`` statement first."""
     n = len(args)
     try:
         if channel.durable:
-            sql = INSERT_SQL if not prefix else renumber(INSERT_SQL, n)
-            await conn.execute(prefix + sql, *args, channel.name, text)
+            await conn.execute(compose(app, n, INSERT_SQL), *args, channel.name, text)
             return
         note = envelope.wrap(text)
         if envelope.fits(note):
-            sql = NOTIFY_SQL if not prefix else renumber(NOTIFY_SQL, n)
-            await conn.execute(prefix + sql, *args, channel.name, note)
+            sql = compose(app, n, NOTIFY_SQL)
+            await conn.execute(sql, *args, channel.name, note)
         else:
-            sql = SPILL_SQL if not prefix else renumber(SPILL_SQL, n)
-            if prefix:
-                # The spill statement has its own WITH: join the lists.
-                sql = ", " + sql.strip().removeprefix("WITH")
-            await conn.execute(prefix + sql, *args, channel.name, text, time.time())
+            sql = compose(app, n, SPILL_SQL)
+            await conn.execute(sql, *args, channel.name, text, time.time())
     except asyncpg.UndefinedTableError as error:
         _schema_missing(error)
         raise

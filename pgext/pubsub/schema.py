@@ -113,11 +113,21 @@ CREATE_STATEMENTS: tuple[str, ...] = (
     # xids, so writers in subtransactions and prepared transactions hold it
     # back too.  A long transaction elsewhere only keeps a few gaps alive;
     # it never holds up later messages.
+    # Dropped first: CREATE OR REPLACE cannot add an OUT parameter (settled
+    # was added after the first release).  Installs run in one transaction,
+    # so no relay ever finds the function missing.
+    "DROP FUNCTION IF EXISTS pgext_outbox_stamp(integer)",
     """CREATE OR REPLACE FUNCTION pgext_outbox_stamp(
-        batch integer, OUT stamped bigint, OUT more boolean)
+        batch integer, OUT stamped bigint, OUT more boolean,
+        OUT settled boolean)
     -- Pinned search path: the names below always mean the tables and
     -- sequence installed beside this function, whatever the caller's path.
-    LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    -- The function's plans are cached per session, and a generic plan made
+    -- while the outbox was small scans it whole; a relay's session outlives
+    -- that, and each round would then read every row ever retained.  Only
+    -- index look-ups make sense here, whatever the statistics say.
+    SET enable_seqscan = off AS $fn$
     DECLARE
         st pgext_outbox_state%ROWTYPE;
         top bigint;
@@ -131,9 +141,14 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         xmin xid8;
         channels text[];
         payloads text[];
-        size bigint;
+        widest integer;
+        one boolean;
+        per integer;
+        a integer;
+        b integer;
         made timestamptz;
         note text;
+        part integer;
     BEGIN
         IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
             RAISE EXCEPTION 'pgext_outbox_stamp() must run in a transaction '
@@ -162,12 +177,14 @@ CREATE_STATEMENTS: tuple[str, ...] = (
         -- (a large one is not even detoasted): the wake-up carries them when
         -- they all fit.
         SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(channel), '{}'),
-               coalesce(array_agg(small), '{}'), coalesce(sum(bytes), 0)
-            INTO found, channels, payloads, size
+               coalesce(array_agg(small), '{}'),
+               coalesce(max(bytes) FILTER (WHERE small IS NOT NULL), 0),
+               coalesce(min(channel) = max(channel), true)
+            INTO found, channels, payloads, widest, one
             FROM (SELECT id, channel,
                          CASE WHEN octet_length(payload) < 8000
                               THEN payload END AS small,
-                         octet_length(payload) + octet_length(channel) AS bytes
+                         octet_length(payload) AS bytes
                   FROM pgext_outbox
                   WHERE id = ANY(st.gaps) OR (id > st.seen AND id <= upto)
                   ORDER BY id) AS v;
@@ -199,21 +216,38 @@ CREATE_STATEMENTS: tuple[str, ...] = (
             INSERT INTO pgext_outbox_batch (first_pos, last_pos, ids)
                 VALUES (st.last_pos + 1, st.last_pos + stamped, found)
                 RETURNING created_at INTO made;
-            -- The wake-up carries the round's messages when they fit in one
-            -- notification, so subscribers that are up to date need not
-            -- read them back; otherwise it only says which positions are new.
-            IF size + 8 * stamped < 7000 THEN
-                note := json_build_object(
-                    'f', st.last_pos + 1, 'l', st.last_pos + stamped,
-                    't', extract(epoch FROM made),
-                    'c', channels, 'p', payloads)::text;
-            END IF;
-            IF note IS NULL OR octet_length(note) >= 8000 THEN
-                note := json_build_object(
-                    'f', st.last_pos + 1, 'l', st.last_pos + stamped)::text;
-            END IF;
-            PERFORM pg_notify('pgext_outbox_wake', note);
+            -- The wake-ups carry the round's messages, cut into parts of
+            -- `per` messages that fit in a notification (about 5 kB of
+            -- payload each; JSON escaping may add to that), so subscribers
+            -- that are up to date need not read them back.  A part with a
+            -- message too big to carry, or that comes out too big anyway,
+            -- only says which positions are new.  Array slices, not a
+            -- grouping query: this runs every round, under load.
+            per := greatest(1, 5000 / (widest + 8));
+            FOR part IN 0 .. (stamped - 1) / per LOOP
+                a := part * per + 1;
+                b := least(stamped, a + per - 1);
+                note := NULL;
+                IF array_position(payloads[a:b], NULL) IS NULL THEN
+                    note := json_build_object(
+                        'f', st.last_pos + a, 'l', st.last_pos + b,
+                        't', extract(epoch FROM made),
+                        -- Named once when the round has only one channel.
+                        'c', CASE WHEN one THEN to_json(channels[1])
+                                  ELSE to_json(channels[a:b]) END,
+                        'p', payloads[a:b])::text;
+                END IF;
+                IF note IS NULL OR octet_length(note) >= 8000 THEN
+                    note := json_build_object(
+                        'f', st.last_pos + a, 'l', st.last_pos + b)::text;
+                END IF;
+                PERFORM pg_notify('pgext_outbox_wake', note);
+            END LOOP;
         END IF;
+        -- Everything drawn before this round began is numbered or given
+        -- up: a relay waiting for rows it was told of can stop looking,
+        -- whoever numbered them.
+        settled := NOT more AND cardinality(new_gaps) = 0;
         IF stamped > 0 OR upto <> st.seen OR new_gaps <> st.gaps THEN
             UPDATE pgext_outbox_state
                 SET last_pos = st.last_pos + stamped, seen = upto,

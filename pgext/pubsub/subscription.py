@@ -252,6 +252,41 @@ class Subscription(Generic[T]):
             return self.invalid(channel, raw, f"does not match model: {error}", id)
         return _make_message(channel, value, id, published_at, sender_pid)
 
+    def decode_run(
+        self,
+        channel: str,
+        payloads: list[str],
+        first_id: int | None,
+        published_at: float | None,
+        ids: list[int] | None = None,
+    ) -> list[Message[T] | BadMessage]:
+        """Durable: validate a run of one channel's JSON payloads in one
+        pydantic call; positions are ``first_id``, ``first_id + 1``, ...
+        (or ``ids``).  If any payload fails, the run is taken one by one, so
+        only the bad ones become BadMessages."""
+        spec = self.by_name.get(channel)
+        if spec is None:
+            return []
+        if ids is None:
+            assert first_id is not None
+            ids = list(range(first_id, first_id + len(payloads)))
+        try:
+            values = spec.decode_json_many(payloads)
+        except Exception:
+            events = []
+            for payload, id_ in zip(payloads, ids, strict=True):
+                event = self.decode(
+                    channel, None, payload, id_, published_at, None, payload
+                )
+                if event is not None:
+                    events.append(event)
+            return events
+        make = _make_message
+        return [
+            make(channel, value, id_, published_at, None)
+            for value, id_ in zip(values, ids, strict=True)
+        ]
+
     def invalid(
         self, channel: str, raw: str, error: str, id: int | None = None
     ) -> BadMessage | None:

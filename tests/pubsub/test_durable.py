@@ -303,8 +303,9 @@ async def test_wake_ups_carry_small_messages_and_big_ones_are_read(
     ps_engine: PgextEngine,
 ) -> None:
     """An up-to-date subscriber takes a round's messages from the relay's
-    wake-up; a round too big for one notification is read from the outbox.
-    Either way every message arrives once, in order."""
+    wake-ups, a round too big for one notification cut into several; a
+    message too big for any notification is read from the outbox.  Either
+    way every message arrives once, in order."""
     chan = Channel("durable_pushed", Note, durable=True)
     # No polling during the test: every outbox read is one pgext chose.
     hub = Hub(ps_engine, poll_interval=60)
@@ -318,13 +319,18 @@ async def test_wake_ups_carry_small_messages_and_big_ones_are_read(
         small = [await sub.get(timeout=5) for _ in range(5)]
         assert hub.follower.pushed_rounds >= 5
         assert hub.follower.outbox_reads == reads, "no outbox read while up to date"
+        pushed = hub.follower.pushed_rounds
         big = "x" * 3000
         async with hub.engine.transaction():
             for n in range(5, 8):
                 await hub.publish(chan, {"n": n, "text": big})
         large = [await sub.get(timeout=5) for _ in range(3)]
+        assert hub.follower.outbox_reads == reads, "a 9 kB round came in parts"
+        assert hub.follower.pushed_rounds >= pushed + 2
+        await hub.publish(chan, {"n": 8, "text": "y" * 9000})
+        huge = [await sub.get(timeout=5)]
         assert hub.follower.outbox_reads > reads
-    got = small + large
-    assert [e.data.n for e in got] == list(range(8))  # type: ignore[union-attr]
+    got = small + large + huge
+    assert [e.data.n for e in got] == list(range(9))  # type: ignore[union-attr]
     ids = [e.id for e in got]  # type: ignore[union-attr]
-    assert ids == sorted(ids) and len(set(ids)) == 8
+    assert ids == sorted(ids) and len(set(ids)) == 9
