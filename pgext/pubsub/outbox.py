@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from pgext.pubsub.errors import CONNECTION_FAILURES
 
 logger = logging.getLogger("pgext.pubsub.relay")
@@ -40,6 +42,9 @@ INSERT_MANY_SQL = (
     "SELECT $1, payload FROM unnest($2::text[]) AS payload"
 )
 STAMP_SQL = "SELECT stamped, more, settled FROM pgext_outbox_stamp($1)"
+# The stamp function of schemas installed by pgext before `settled`: such a
+# round never says it settled, so the relay waits for its kicks as it did.
+LEGACY_STAMP_SQL = "SELECT stamped, more, false AS settled FROM pgext_outbox_stamp($1)"
 # Messages of channels $2 at positions after $1, reading at most the batches
 # that cover the next $3 positions from the first one retained (so a reader
 # of a rare channel still moves on), and none past $4 (NULL: no bound).
@@ -189,6 +194,7 @@ class Relay:
         # A half-open connection would otherwise hang a round forever.
         self.timeout = timeout
         self._conn: Any = None
+        self._stamp_sql = STAMP_SQL
         self._kicked = asyncio.Event()
         self._pending = 0
         self._last_kick = 0.0
@@ -271,13 +277,33 @@ class Relay:
         while True:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await self._connect()
-            row = await self._conn.fetchrow(STAMP_SQL, self.batch, timeout=self.timeout)
+            row = await self._stamp(self._conn)
             self.rounds += 1
             total += int(row["stamped"])
             if not row["more"]:
                 break
         self.stamped += total
         return total, bool(row["settled"])
+
+    async def _stamp(self, conn: Any) -> Any:
+        try:
+            return await conn.fetchrow(
+                self._stamp_sql, self.batch, timeout=self.timeout
+            )
+        except asyncpg.UndefinedColumnError:
+            if self._stamp_sql == LEGACY_STAMP_SQL:
+                raise
+            # pgext was upgraded and its schema steps not run again: keep
+            # delivering with the old function rather than stop the relay.
+            logger.warning(
+                "pgext pub/sub: the outbox schema predates this pgext version; "
+                "run pgext.pubsub.install_schema(engine) or the schema "
+                "migration steps again (relaying with the old stamp function)"
+            )
+            self._stamp_sql = LEGACY_STAMP_SQL
+            return await conn.fetchrow(
+                self._stamp_sql, self.batch, timeout=self.timeout
+            )
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

@@ -9,7 +9,14 @@ import asyncio
 import pytest
 
 from pgext.engine import PgextEngine
-from pgext.pubsub import BadMessage, Channel, Hub, InvalidPayload, Message
+from pgext.pubsub import (
+    BadMessage,
+    Channel,
+    Hub,
+    InvalidPayload,
+    Message,
+    install_schema,
+)
 
 from .conftest import Note
 
@@ -104,3 +111,38 @@ def test_publish_many_validates_a_batch_like_one_by_one() -> None:
         notes.encode_many([Note(n=5), mutated])
     with pytest.raises(InvalidPayload, match="relay_many"):
         notes.encode_many([{"n": 6}, {"n": "six"}])
+
+
+async def test_relay_keeps_delivering_on_a_schema_from_before_settled(
+    ps_engine: PgextEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pgext upgraded, its schema steps not run again: the stamp function
+    has no ``settled`` column.  The relay says so once and keeps numbering
+    with the old function, so durable messages still arrive."""
+    async with ps_engine.connection() as conn:
+        await conn.execute(
+            "ALTER FUNCTION pgext_outbox_stamp(integer) RENAME TO pgx_stamp_now"
+        )
+        await conn.execute(
+            """CREATE FUNCTION pgext_outbox_stamp(
+                   batch integer, OUT stamped bigint, OUT more boolean)
+               LANGUAGE sql AS
+               $$ SELECT s.stamped, s.more FROM pgx_stamp_now(batch) AS s $$"""
+        )
+    chan = Channel("relay_old_schema", Note, durable=True)
+    hub = Hub(ps_engine)
+    try:
+        with caplog.at_level("WARNING", logger="pgext.pubsub.relay"):
+            async with hub, hub.subscribe(chan) as sub:
+                for n in range(3):
+                    await hub.publish(chan, {"n": n})
+                got = [await sub.get(timeout=5) for _ in range(3)]
+                assert [e.data.n for e in got if isinstance(e, Message)] == [0, 1, 2]
+                assert hub.relay.errors == 0
+        warnings = [r for r in caplog.records if "predates" in r.getMessage()]
+        assert len(warnings) == 1
+    finally:
+        async with ps_engine.connection() as conn:
+            await conn.execute("DROP FUNCTION pgext_outbox_stamp(integer)")
+            await conn.execute("DROP FUNCTION pgx_stamp_now(integer)")
+        await install_schema(ps_engine)
