@@ -8,7 +8,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bench.bench_pubsub import writers_jobs
+from bench.pubsub_writers_jobs import writers_jobs
 from bench.run import BENCH_DIR, BenchContext
 from bench.runner import JobResult, progress, write_results
 from pgext.harness.servers import ServerSet
