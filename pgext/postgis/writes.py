@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 Prepared = dict[tuple[int, int], tuple[Any, bytes]]
 _PREPARED: ContextVar[Prepared | None] = ContextVar("pgext_prepared_ewkb", default=None)
 
-# Below this many geometries per column the per-value path is as quick.
-_MIN_BATCH = 8
+# Below this many geometries per column the per-value path is as quick; an
+# INSERT of fewer rows does not even call the hook.
+MIN_BATCH = 8
 
 
 def prepared_value(column: SpatialColumn, value: Any) -> bytes | None:
@@ -74,7 +75,7 @@ def prepare_insert(table: Any, rows: Sequence[Any]) -> Callable[[], None] | None
     from pgext.engine import PgextEngine
     from pgext.postgis.columns import SpatialColumn
 
-    if len(rows) < _MIN_BATCH or not isinstance(seam.table_engine(table), PgextEngine):
+    if len(rows) < MIN_BATCH or not isinstance(seam.table_engine(table), PgextEngine):
         return None  # the per-value path (and its engine check) does the rest
     prepared: Prepared = {}
     for column in seam.table_columns(table):
@@ -93,7 +94,7 @@ def _prepare_column(column: SpatialColumn, rows: Sequence[Any], into: Prepared) 
         for row in rows
         if isinstance(value := row.__dict__.get(attribute), BaseGeometry)
     ]
-    if len(values) < _MIN_BATCH:
+    if len(values) < MIN_BATCH:
         return
     array = np.empty(len(values), dtype=object)
     array[:] = values
