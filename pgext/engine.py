@@ -196,7 +196,7 @@ class PgextEngine(PostgresEngine):
         # its awaits.  Only when translators are registered (pgext.citus) do
         # errors pass through them, so a constraint error names the user's
         # constraint, not a shard's.
-        running = PostgresEngine.run_querystring(self, querystring, in_pool=in_pool)
+        running = PostgresEngine.run_querystring(self, querystring, in_pool)
         if not error_translators_registered():
             return running
         return _translated(running)

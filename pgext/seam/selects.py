@@ -26,6 +26,9 @@ _SELECT_REWRITES: list[tuple[Any, type | None]] = []
 # The classes a leading ORDER BY expression must be an instance of for any
 # hook to run; None once a hook was registered without ``ordered_by``.
 _ORDERED_BY: tuple[type, ...] | None = ()
+# Whether a leading ORDER BY expression of a type wants a hook, by type:
+# isinstance on an ABC (QueryString is one) runs Python code each time.
+_WANTED: dict[type, bool] = {}
 
 
 def install_select_rewrite(hook: Any, *, ordered_by: type | None = None) -> None:
@@ -40,15 +43,27 @@ def install_select_rewrite(hook: Any, *, ordered_by: type | None = None) -> None
             _ORDERED_BY = None
         else:
             _ORDERED_BY = (*_ORDERED_BY, ordered_by)
+        _WANTED.clear()
     if "postgres_querystrings" in vars(Select):
         return
     getter = _getter(Select, "default_querystrings")
+    wanted = _WANTED
 
     def postgres_querystrings(self: Any) -> Any:
         items = self.order_by_delegate._order_by.order_by_items
-        leading = items[0].columns[0] if items and items[0].columns else None
-        if _ORDERED_BY is not None and not isinstance(leading, _ORDERED_BY):
-            return getter(self)  # no hook wants this select: nothing else runs
+        if not items or not items[0].columns:
+            if _ORDERED_BY is not None:
+                return getter(self)  # no hook wants an unordered select
+            leading = None
+        else:
+            leading = items[0].columns[0]
+            if _ORDERED_BY is not None:
+                kind = type(leading)
+                wants = wanted.get(kind)
+                if wants is None:
+                    wants = wanted[kind] = issubclass(kind, _ORDERED_BY)
+                if not wants:
+                    return getter(self)
         for registered, ordered_by in _SELECT_REWRITES:
             if ordered_by is not None and not isinstance(leading, ordered_by):
                 continue
