@@ -7,7 +7,9 @@ shows.
 Beside wall time (noise on a shared machine) each result notes the client's
 CPU per query: user-mode CPU (``getrusage``: the Python work an engine adds
 shows here, the kernel's socket work does not) and process CPU (user +
-system).  ``bench/callgrind_core.py`` counts instructions instead.
+system).  On a shared 2-core machine both still move by several percent
+from run to run (the server shares the cores); ``bench/callgrind_core.py``
+counts instructions instead, which load does not move.
 
 PgextEngine runs as users run it: ``pgext.postgis`` imported (its codecs and
 result hooks registered), ``extensions=("postgis",)`` (codecs installed on
