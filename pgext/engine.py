@@ -170,13 +170,18 @@ class PgextEngine(PostgresEngine):
         # hooks registered (codecs.RESULT_CONVERSION), not here.
         skip = codecs.RESULT_CONVERSION
         if skip is not None and count <= SMALL_RESULT_ROWS:
-            if not skip:
+            if count == 1:  # the commonest result, without a loop's set-up
+                record = results[0]
+                if skip.isdisjoint(map(type, record)):
+                    return [dict(record)]
+            elif not skip:
                 return [dict(record) for record in results]
-            for record in results:
-                if not skip.isdisjoint(map(type, record)):
-                    break
             else:
-                return [dict(record) for record in results]
+                for record in results:
+                    if not skip.isdisjoint(map(type, record)):
+                        break
+                else:
+                    return [dict(record) for record in results]
         keys = list(results[0].keys())
         if not keys:
             return [{} for _ in results]
