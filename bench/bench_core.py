@@ -4,6 +4,13 @@ PgextEngine, each through a one-connection pool; and a select with a
 connection per query (Piccolo without a pool), where per-connection set-up
 shows.
 
+Beside wall time (noise on a shared machine) each result notes the client's
+CPU per query: user-mode CPU (``getrusage``: the Python work an engine adds
+shows here, the kernel's socket work does not) and process CPU (user +
+system).  On a shared 2-core machine both still move by several percent
+from run to run (the server shares the cores); ``bench/callgrind_core.py``
+counts instructions instead, which load does not move.
+
 PgextEngine runs as users run it: ``pgext.postgis`` imported (its codecs and
 result hooks registered), ``extensions=("postgis",)`` (codecs installed on
 the pool's connection) and capabilities detected.  Goal: >= 0.97x Piccolo's.
@@ -18,6 +25,8 @@ connection back): counted with ``log_statement=all``, and held by
 
 from __future__ import annotations
 
+import resource
+import statistics
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +60,17 @@ class EngineBefore13(PgextEngine):
 class BenchCoreProbe(Table):
     name = Varchar(length=20)
     value = Integer()
+
+
+def _user_cpu_of(job: Job, runs: list[float]) -> Job:
+    """``job``, appending the user-mode CPU of each run to ``runs``."""
+
+    async def timed() -> None:
+        started = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+        await job()
+        runs.append(resource.getrusage(resource.RUSAGE_SELF).ru_utime - started)
+
+    return timed
 
 
 async def run(ctx: BenchContext) -> list[JobResult]:
@@ -165,13 +185,18 @@ async def run(ctx: BenchContext) -> list[JobResult]:
     results: list[JobResult] = []
     try:
         for title, count, raw_job, plain_job, pgext_job, before_job in jobs:
+            user_cpu: dict[str, list[float]] = {}
+            contenders = {
+                "raw asyncpg": raw_job,
+                "piccolo PostgresEngine": plain_job,
+                "pgext PgextEngine": pgext_job,
+                "pgext PgextEngine before #13": before_job,
+            }
             result = await compare(
                 title,
                 {
-                    "raw asyncpg": raw_job,
-                    "piccolo PostgresEngine": plain_job,
-                    "pgext PgextEngine": pgext_job,
-                    "pgext PgextEngine before #13": before_job,
+                    name: _user_cpu_of(job, user_cpu.setdefault(name, []))
+                    for name, job in contenders.items()
                 },
                 baseline="raw asyncpg",
                 anchors=["piccolo PostgresEngine"],
@@ -182,9 +207,21 @@ async def run(ctx: BenchContext) -> list[JobResult]:
                 rotate=True,
             )
             piccolo = result.timings[1].cpu_median or 0.0
+            # The first run of each is the runner's warm-up, which it leaves out.
+            user = {
+                name: statistics.median(runs[1:] or runs)
+                for name, runs in user_cpu.items()
+            }
+            piccolo_user = user["piccolo PostgresEngine"]
             result.notes = (
                 "PgextEngine with pgext.postgis imported, extensions=('postgis',), "
-                "capabilities detected. Client CPU per query (median): "
+                "capabilities detected. Client user-mode CPU per query (median): "
+                + ", ".join(
+                    f"{name} {seconds / count * 1e6:.0f} us "
+                    f"({piccolo_user / (seconds or 1):.2f}x Piccolo's)"
+                    for name, seconds in user.items()
+                )
+                + ". Client process CPU (user + system) per query (median): "
                 + ", ".join(
                     f"{timing.name} {(timing.cpu_median or 0) / count * 1e6:.0f} us "
                     f"({piccolo / (timing.cpu_median or 1):.2f}x Piccolo's)"

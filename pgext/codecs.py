@@ -228,6 +228,18 @@ _RESULT_HOOKS: tuple[ResultHook, ...] = ()
 # say (then every result goes through the hooks).
 _PLACEHOLDERS: frozenset[type] | None = frozenset()
 
+# What the engine does with a small result, decided when hooks register
+# instead of on every query: a result holding none of these types skips the
+# hooks (the empty set: there are no hooks, every small result skips them);
+# None: every result goes through the hooks (a result hook, or a column hook
+# that did not name its placeholders).  Read as ``codecs.RESULT_CONVERSION``.
+RESULT_CONVERSION: frozenset[type] | None = frozenset()
+
+
+def _decide_result_conversion() -> None:
+    global RESULT_CONVERSION
+    RESULT_CONVERSION = None if _RESULT_HOOKS else _PLACEHOLDERS
+
 
 def register_column_hook(hook: ColumnHook, placeholders: Sequence[type] = ()) -> None:
     """``hook(columns)`` may replace ``columns[i]`` by a sequence of the same
@@ -244,6 +256,7 @@ def register_column_hook(hook: ColumnHook, placeholders: Sequence[type] = ()) ->
             _PLACEHOLDERS = None
         else:
             _PLACEHOLDERS = _PLACEHOLDERS | frozenset(placeholders)
+        _decide_result_conversion()
 
 
 def column_hooks() -> tuple[ColumnHook, ...]:
@@ -259,6 +272,7 @@ def register_result_hook(hook: ResultHook) -> None:
     global _RESULT_HOOKS
     if hook not in _RESULT_HOOKS:
         _RESULT_HOOKS = (*_RESULT_HOOKS, hook)
+        _decide_result_conversion()
 
 
 def result_hooks() -> tuple[ResultHook, ...]:

@@ -24,18 +24,22 @@ from typing import Any
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
-from pgext import seam
+from pgext import codecs, seam
 from pgext.capabilities import DETECT_SQL, Capabilities
 from pgext.codecs import (
     GC_PAUSE_MIN_ROWS,
     CodecInstaller,
     column_hooks,
     gc_paused,
-    hook_placeholders,
     result_hooks,
     rows_from_columns,
 )
-from pgext.errors import ExtensionError, PgextError, translate_error
+from pgext.errors import (
+    ExtensionError,
+    PgextError,
+    error_translators_registered,
+    translate_error,
+)
 from pgext.identifiers import quote_ident
 
 logger = logging.getLogger("pgext.engine")
@@ -55,6 +59,16 @@ def _apply_hooks(keys: list[str], columns: list[Sequence[Any]]) -> list[dict[str
     for hook in result_hooks():
         hook(rows)
     return rows
+
+
+async def _translated(running: Awaitable[Any]) -> Any:
+    try:
+        return await running
+    except asyncpg.PostgresError as error:
+        translated = translate_error(error)
+        if translated is error:
+            raise
+        raise translated from error
 
 
 class PgextEngine(PostgresEngine):
@@ -152,13 +166,22 @@ class PgextEngine(PostgresEngine):
         # Most queries return a row or a few, and nothing a hook converts: a
         # look at the values' types (C-level, well under a microsecond a
         # row) spares them the hooks, so they cost what Piccolo's own
-        # ``dict(record)`` costs.
-        if count <= SMALL_RESULT_ROWS and not result_hooks():
-            marks = hook_placeholders()
-            if marks is not None and all(
-                marks.isdisjoint(map(type, record)) for record in results
-            ):
+        # ``dict(record)`` costs.  Which look applies was decided when the
+        # hooks registered (codecs.RESULT_CONVERSION), not here.
+        skip = codecs.RESULT_CONVERSION
+        if skip is not None and count <= SMALL_RESULT_ROWS:
+            if count == 1:  # the commonest result, without a loop's set-up
+                record = results[0]
+                if skip.isdisjoint(map(type, record)):
+                    return [dict(record)]
+            elif not skip:
                 return [dict(record) for record in results]
+            else:
+                for record in results:
+                    if not skip.isdisjoint(map(type, record)):
+                        break
+                else:
+                    return [dict(record) for record in results]
         keys = list(results[0].keys())
         if not keys:
             return [{} for _ in results]
@@ -172,16 +195,16 @@ class PgextEngine(PostgresEngine):
         # zip is the cheaper transpose for few rows (no itemgetter per column).
         return _apply_hooks(keys, list(zip(*results, strict=True)))
 
-    async def run_querystring(self, querystring: Any, in_pool: bool = True) -> Any:
-        # Errors pass through the registered translators (pgext.errors), so
-        # a constraint error names the user's constraint, not a shard's.
-        try:
-            return await super().run_querystring(querystring, in_pool=in_pool)
-        except asyncpg.PostgresError as error:
-            translated = translate_error(error)
-            if translated is error:
-                raise
-            raise translated from error
+    def run_querystring(self, querystring: Any, in_pool: bool = True) -> Any:
+        # A plain ``def`` handing back Piccolo's own coroutine: every query
+        # would otherwise pay a coroutine frame of ours, resumed on each of
+        # its awaits.  Only when translators are registered (pgext.citus) do
+        # errors pass through them, so a constraint error names the user's
+        # constraint, not a shard's.
+        running = PostgresEngine.run_querystring(self, querystring, in_pool)
+        if not error_translators_registered():
+            return running
+        return _translated(running)
 
     # -- capabilities -----------------------------------------------------------------
 

@@ -48,7 +48,9 @@ class ServerError(PgextError):
 # Server errors may name internal objects (Citus names the shard,
 # ``shop_pkey_102008``, where the user declared ``shop_pkey``).  Translators
 # registered here turn such an error into the one the user should see; the
-# engine runs them on every error a query raises.
+# engine runs them on every error a query raises.  Only pgext.citus registers
+# one, so the engine asks :func:`error_translators_registered` and, when none
+# is, runs queries without a translating frame around them.
 _TRANSLATORS: list[Callable[[BaseException], BaseException | None]] = []
 
 
@@ -58,6 +60,11 @@ def add_error_translator(
     """Register ``translator(error) -> replacement | None`` (idempotent)."""
     if translator not in _TRANSLATORS:
         _TRANSLATORS.append(translator)
+
+
+def error_translators_registered() -> bool:
+    """Whether any translator is registered (errors may then be rewritten)."""
+    return bool(_TRANSLATORS)
 
 
 def translate_error(error: BaseException) -> BaseException:

@@ -25,10 +25,12 @@ from pgext.postgis.errors import (
 )
 from pgext.postgis.geojson import feature_collection, feature_collection_query
 from pgext.postgis.indexes import geography_index_ddl as _geography_index_ddl
+from pgext.postgis.insert_batch import MIN_BATCH as _MIN_BATCH
 from pgext.postgis.insert_batch import prepare_insert as _prepare_insert
 from pgext.postgis.measure import Area, D, Distance, InvalidUnit
 from pgext.postgis.migrations import SpatialMigrationError
 from pgext.postgis.migrations import alter_spatial_column as _alter_spatial_column
+from pgext.postgis.nearest import KnnOrder as _KnnOrder
 from pgext.postgis.nearest import rewrite_nearest as _rewrite_nearest
 from pgext.postgis.prepared import GeometryParam, PreparedSelect, prepare
 from pgext.postgis.pydantic import GeoJSON, geojson_type
@@ -46,9 +48,9 @@ from pgext.postgis.values import GeometrySpec, parse_geometry, to_geometry
 
 _codec.install()
 seam.install_column_value_hooks()
-seam.install_insert_hook(_prepare_insert)
+seam.install_insert_hook(_prepare_insert, min_rows=_MIN_BATCH)
 seam.install_alter_column_hook(_alter_spatial_column)
-seam.install_select_rewrite(_rewrite_nearest)
+seam.install_select_rewrite(_rewrite_nearest, ordered_by=_KnnOrder)
 seam.install_create_index_hook(_geography_index_ddl)
 
 __all__ = [

@@ -25,14 +25,15 @@ from pgext.postgis.columns import SpatialColumn
 from pgext.postgis.errors import InvalidGeometry
 from pgext.postgis.writes import Prepared, use_prepared
 
-# Below this many geometries per column the per-value path is as quick.
-_MIN_BATCH = 8
+# Below this many geometries per column the per-value path is as quick; an
+# INSERT of fewer rows does not even call the hook (see pgext.postgis).
+MIN_BATCH = 8
 
 
 def prepare_insert(table: Any, rows: Sequence[Any]) -> Callable[[], None] | None:
     """Insert hook: encode the shapely values of every spatial column of
     ``rows`` in one go (see the module docstring)."""
-    if len(rows) < _MIN_BATCH or not isinstance(seam.table_engine(table), PgextEngine):
+    if len(rows) < MIN_BATCH or not isinstance(seam.table_engine(table), PgextEngine):
         return None  # the per-value path (and its engine check) does the rest
     prepared: Prepared = {}
     for column in seam.table_columns(table):
@@ -50,7 +51,7 @@ def _prepare_column(column: SpatialColumn, rows: Sequence[Any], into: Prepared) 
         for row in rows
         if isinstance(value := row.__dict__.get(attribute), BaseGeometry)
     ]
-    if len(values) < _MIN_BATCH:
+    if len(values) < MIN_BATCH:
         return
     array = np.empty(len(values), dtype=object)
     array[:] = values

@@ -37,9 +37,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from piccolo.engine.finder import engine_finder
-
 from pgext import seam
+from pgext.engine_access import engine_of
 from pgext.errors import PgextError
 from pgext.identifiers import quote_ident, quote_qualified
 from pgext.postgis.indexes import (
@@ -218,9 +217,7 @@ async def alter_spatial_column(manager: Any, alter_column: Any, backwards: bool)
         name in params for name in (*SPATIAL_PARAMS, "spatial_index")
     ):
         return None
-    engine = engine_finder()
-    if engine is None:
-        raise RuntimeError("no Piccolo engine found for the migration")
+    engine = _migration_engine()
     current = await _current_type(
         engine, alter_column.tablename, alter_column.schema, alter_column.db_column_name
     )
@@ -355,9 +352,7 @@ def _runner(engine: Any) -> Callable[..., Awaitable[Any]]:
 
 async def create_postgis() -> None:
     """Raw migration step: ``CREATE EXTENSION IF NOT EXISTS postgis``."""
-    engine = engine_finder()
-    if engine is None:
-        raise RuntimeError("no Piccolo engine found for the migration")
+    engine = _migration_engine()
     await engine.run_querystring(_querystring("CREATE EXTENSION IF NOT EXISTS postgis"))
 
 
@@ -414,7 +409,6 @@ def drop_geography_index(
 
 
 def _migration_engine() -> Any:
-    engine = engine_finder()
-    if engine is None:
-        raise RuntimeError("no Piccolo engine found for the migration")
-    return engine
+    """piccolo_conf's engine (migrations run on it), as the other rooms find
+    it; a PgextError when there is none."""
+    return engine_of()
