@@ -81,6 +81,10 @@ def build_wheel(
     metadata_directory: str | None = None,
 ) -> str:
     build_frontend()
+    # setuptools stages the package in build/lib and copies into it without
+    # removing what is gone from the source: a module since deleted (or
+    # turned into a package) would ship in the wheel beside its successor.
+    shutil.rmtree(ROOT / "build" / "lib", ignore_errors=True)
     return str(
         _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
     )
