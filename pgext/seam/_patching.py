@@ -26,3 +26,10 @@ def _wrap_property(owner: type, name: str, wrapper: Any) -> None:
     if not is_wrapped(vars(owner)[name].fget):
         wrapper.__pgext_original__ = _getter(owner, name)
         setattr(owner, name, property(wrapper))
+
+
+def _replace(owner: Any, name: str, wrapper: Any, replaced: Any) -> None:
+    """Put ``wrapper`` at ``owner.name`` (a class or a module) in place of
+    ``replaced``, which stays reachable as its ``__pgext_original__``."""
+    wrapper.__pgext_original__ = replaced
+    setattr(owner, name, wrapper)

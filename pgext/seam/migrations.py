@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgext.seam._patching import is_wrapped
+from pgext.seam._patching import _replace, is_wrapped
 
 # ``MigrationManager._run_alter_columns`` acts only on the parameters Piccolo
 # knows (null, length, index, default ...); a change of a custom column's own
@@ -49,8 +49,7 @@ def install_alter_column_hook(hook: Any) -> None:
         for then in after:
             await then()
 
-    _run_alter_columns.__pgext_original__ = original  # type: ignore[attr-defined]
-    setattr(MigrationManager, "_run_alter_columns", _run_alter_columns)  # noqa: B010
+    _replace(MigrationManager, "_run_alter_columns", _run_alter_columns, original)
 
 
 def migration_is_preview(manager: Any) -> bool:
@@ -122,8 +121,7 @@ def add_auto_migration_hook(name: str, hook: Any, exclude: Any = None) -> None:
             raise new_module.NoChanges()
         return meta
 
-    _create_new_migration.__pgext_original__ = current  # type: ignore[attr-defined]
-    setattr(new_module, "_create_new_migration", _create_new_migration)  # noqa: B010
+    _replace(new_module, "_create_new_migration", _create_new_migration, current)
 
 
 def new_migration_meta(app_config: Any) -> Any:

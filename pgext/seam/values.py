@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pgext.seam._patching import is_wrapped
+from pgext.seam._patching import _replace, is_wrapped
 from pgext.seam.writes import install_insert_row_numbers
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ def _value_hook_wrapper(original: Any, hook_name: str) -> Any:
             return [original(hook(column, item), column) for item in value]
         return original(hook(column, value), column)
 
-    convert_to_sql_value.__pgext_original__ = original  # type: ignore[attr-defined]
     return convert_to_sql_value
 
 
@@ -62,6 +61,5 @@ def install_column_value_hooks() -> None:
     ):
         current = getattr(module, "convert_to_sql_value")  # noqa: B009
         if not is_wrapped(current):
-            setattr(  # noqa: B010
-                module, "convert_to_sql_value", _value_hook_wrapper(current, hook_name)
-            )
+            wrapper = _value_hook_wrapper(current, hook_name)
+            _replace(module, "convert_to_sql_value", wrapper, current)

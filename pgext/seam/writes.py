@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgext.seam._patching import _getter, _wrap_property, is_wrapped
+from pgext.seam._patching import _getter, _replace, _wrap_property, is_wrapped
 
 # -- insert hooks and row numbers --------------------------------------------------
 #
@@ -128,8 +128,7 @@ def install_insert_result_hook(hook: Any) -> None:
                 results = reordered
         original(self, results)
 
-    _raw_response_callback.__pgext_original__ = original  # type: ignore[attr-defined]
-    setattr(Insert, "_raw_response_callback", _raw_response_callback)  # noqa: B010
+    _replace(Insert, "_raw_response_callback", _raw_response_callback, original)
 
 
 # -- save() ------------------------------------------------------------------------
@@ -162,5 +161,4 @@ def install_save_hook(hook: Any) -> None:
             query = query.where(where)
         return query
 
-    save.__pgext_original__ = original  # type: ignore[attr-defined]
-    setattr(Table, "save", save)  # noqa: B010
+    _replace(Table, "save", save, original)
