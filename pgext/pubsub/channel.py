@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -78,9 +79,6 @@ class Channel(Generic[T]):
     model: type[T]
     durable: bool = False
     _adapter: TypeAdapter[T] = field(init=False, repr=False)
-    _batch: TypeAdapter[list[Any]] | None = field(init=False, repr=False, default=None)
-    _list: TypeAdapter[list[Any]] | None = field(init=False, repr=False, default=None)
-    _texts: TypeAdapter[list[Any]] | None = field(init=False, repr=False, default=None)
     _serializer: SchemaSerializer = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -91,6 +89,22 @@ class Channel(Generic[T]):
             )
         object.__setattr__(self, "_adapter", TypeAdapter(self.model))
         object.__setattr__(self, "_serializer", self.model.__pydantic_serializer__)
+
+    # The batch validators are built on first use (a TypeAdapter costs
+    # milliseconds, and most channels never need some of them);
+    # cached_property stores them beside the frozen fields.
+
+    @cached_property
+    def _list(self) -> TypeAdapter[list[Any]]:
+        return TypeAdapter(list[self.model])  # type: ignore[name-defined]
+
+    @cached_property
+    def _texts(self) -> TypeAdapter[list[Any]]:
+        return TypeAdapter(list[Json[self.model]])  # type: ignore[name-defined]
+
+    @cached_property
+    def _notes(self) -> TypeAdapter[list[Any]]:
+        return _batch_adapter(self.model)
 
     def validate(self, payload: T | dict[str, Any]) -> T:
         """The payload as a model instance, or :class:`InvalidPayload`."""
@@ -122,12 +136,8 @@ class Channel(Generic[T]):
         items = list(payloads)
         loose = [i for i, p in enumerate(items) if type(p) is not self.model]
         if loose:
-            batch = self._list
-            if batch is None:
-                batch = TypeAdapter(list[self.model])  # type: ignore[name-defined]
-                object.__setattr__(self, "_list", batch)
             try:
-                valid = batch.validate_python(
+                valid = self._list.validate_python(
                     [_revalidatable(items[i], self.model) for i in loose]
                 )
             except ValidationError as error:
@@ -161,11 +171,7 @@ class Channel(Generic[T]):
         """Validate many JSON texts in one pydantic call (raises pydantic's
         ValidationError if any fails).  Each text is parsed on its own, as
         with :meth:`decode_notes`, never spliced into one array."""
-        batch = self._texts
-        if batch is None:
-            batch = TypeAdapter(list[Json[self.model]])  # type: ignore[name-defined]
-            object.__setattr__(self, "_texts", batch)
-        return batch.validate_python(texts)
+        return self._texts.validate_python(texts)
 
     def decode_notes(self, notes: list[str]) -> list[Any]:
         """Validate many notification texts in one pydantic call.
@@ -180,11 +186,7 @@ class Channel(Generic[T]):
         the notes spliced into one JSON array), so no note's text can
         change where another begins or ends.
         """
-        batch = self._batch
-        if batch is None:
-            batch = _batch_adapter(self.model)
-            object.__setattr__(self, "_batch", batch)
-        return batch.validate_python(notes)
+        return self._notes.validate_python(notes)
 
 
 def _revalidatable(payload: Any, model: type[BaseModel]) -> Any:
