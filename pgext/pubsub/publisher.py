@@ -69,9 +69,7 @@ class Publishing:
             except SchemaMissing:
                 raise
             except CONNECTION_FAILURES as error:
-                raise PublishFailed(
-                    f"publishing on {channel.name!r} failed: {error!r}"
-                ) from error
+                raise _publish_failed(channel, error) from error
             if channel.durable:
                 self.relay.kick(1)
             return
@@ -138,9 +136,7 @@ class Publishing:
         except SchemaMissing:
             raise
         except CONNECTION_FAILURES as error:
-            raise PublishFailed(
-                f"publishing on {channel.name!r} failed: {error!r}"
-            ) from error
+            raise _publish_failed(channel, error) from error
         if channel.durable:
             self.relay.kick(count)
 
@@ -172,3 +168,9 @@ class Publishing:
 
 
 __all__ = ["Publishing"]
+
+
+def _publish_failed(channel: Channel[Any], error: BaseException) -> PublishFailed:
+    """What a publish raises when its connection failed under it (both
+    paths of :meth:`Publishing.publish` and ``publish_many``)."""
+    return PublishFailed(f"publishing on {channel.name!r} failed: {error!r}")
