@@ -217,7 +217,7 @@ async def alter_spatial_column(manager: Any, alter_column: Any, backwards: bool)
         name in params for name in (*SPATIAL_PARAMS, "spatial_index")
     ):
         return None
-    engine = _migration_engine()
+    engine = engine_of()
     current = await _current_type(
         engine, alter_column.tablename, alter_column.schema, alter_column.db_column_name
     )
@@ -352,7 +352,7 @@ def _runner(engine: Any) -> Callable[..., Awaitable[Any]]:
 
 async def create_postgis() -> None:
     """Raw migration step: ``CREATE EXTENSION IF NOT EXISTS postgis``."""
-    engine = _migration_engine()
+    engine = engine_of()
     await engine.run_querystring(_querystring("CREATE EXTENSION IF NOT EXISTS postgis"))
 
 
@@ -378,7 +378,7 @@ def add_geography_index(
     sql = create_geography_index_sql(table, schema, column, if_not_exists=True)
 
     async def step() -> None:
-        engine = _migration_engine()
+        engine = engine_of()
         where = f"{schema + '.' if schema else ''}{table}.{column}"
         current = await _current_type(engine, table, schema, column)
         if current is None:
@@ -403,12 +403,6 @@ def drop_geography_index(
     sql = drop_geography_index_sql(table, schema, column)
 
     async def step() -> None:
-        await _migration_engine().run_querystring(_querystring(sql))
+        await engine_of().run_querystring(_querystring(sql))
 
     return step
-
-
-def _migration_engine() -> Any:
-    """piccolo_conf's engine (migrations run on it), as the other rooms find
-    it; a PgextError when there is none."""
-    return engine_of()
