@@ -32,6 +32,20 @@ STATS_SETTINGS = {
     # cost (c) (the stamp function) more than the others.
     "pg_stat_statements.track": "top",
 }
+# The servers the curve is measured on.  "durable" is what production runs
+# (fsync and synchronous_commit on): a commit waits for its WAL flush, many
+# writers share flushes (group commit), and NOTIFY's commit lock is held
+# across the notifying transaction's flush.  "fsync off" is the harness's
+# throwaway setting: commits cost CPU only, which hides that lock and is
+# the hardest case for (c) against (b).
+DURABLE = "durable"
+FSYNC_OFF = "fsync off"
+SERVER_KINDS = (DURABLE, FSYNC_OFF)
+DURABLE_SETTINGS = {
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+}
 _STATEMENTS_SQL = """
 SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, calls,
        total_exec_time AS ms
@@ -46,12 +60,18 @@ WHERE datname = current_database() AND backend_type = 'client backend'
 """
 
 
-async def _has_statements(config: dict[str, Any]) -> bool:
+async def _fits(config: dict[str, Any], kind: str) -> bool:
+    """Whether the server of ``config`` has pg_stat_statements and is of
+    ``kind`` (durable: fsync and synchronous_commit on)."""
     conn = await asyncpg.connect(**config)
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         await conn.fetchval("SELECT count(*) FROM pg_stat_statements")
-        return True
+        durable = await conn.fetchval(
+            "SELECT current_setting('fsync') = 'on' "
+            "AND current_setting('synchronous_commit') <> 'off'"
+        )
+        return bool(durable) == (kind == DURABLE)
     except asyncpg.PostgresError:
         return False
     finally:
@@ -59,22 +79,24 @@ async def _has_statements(config: dict[str, Any]) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def stats_server(config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-    """``config`` if its server has pg_stat_statements, else the config of
-    a throwaway local server started with it (``config`` again when none
-    can be started: the breakdown is then left out)."""
-    if await _has_statements(config):
+async def stats_server(
+    config: dict[str, Any], kind: str = FSYNC_OFF
+) -> AsyncIterator[dict[str, Any] | None]:
+    """``config`` if its server has pg_stat_statements and is of ``kind``,
+    else the config of a throwaway local server started so (same
+    PostgreSQL build, its data on this machine's disk).  None when no such
+    server can be started: that kind is then not measured."""
+    if await _fits(config, kind):
         yield config
         return
+    settings = {**STATS_SETTINGS, **(DURABLE_SETTINGS if kind == DURABLE else {})}
     try:
         server = await asyncio.to_thread(
-            LocalPostgres(
-                settings=STATS_SETTINGS, extensions=("pg_stat_statements",)
-            ).start
+            LocalPostgres(settings=settings, extensions=("pg_stat_statements",)).start
         )
     except (ServerError, OSError) as error:
-        progress(f"no pg_stat_statements server ({error}); no per-statement rows")
-        yield config
+        progress(f"no {kind} server with pg_stat_statements ({error}): not measured")
+        yield None
         return
     try:
         yield server.config()

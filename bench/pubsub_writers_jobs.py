@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -19,7 +20,16 @@ from bench.pubsub_processes import (
     SubscriberProcess,
     percentiles,
 )
-from bench.pubsub_writers import WRITER_COUNTS, WritersMeter, load, stats_server
+from bench.pubsub_writers import (
+    DURABLE as DURABLE_SERVER,
+)
+from bench.pubsub_writers import (
+    SERVER_KINDS,
+    WRITER_COUNTS,
+    WritersMeter,
+    load,
+    stats_server,
+)
 from bench.runner import JobResult, compare, progress
 from pgext.engine import PgextEngine
 from pgext.pubsub import Channel, Hub, Message, install_schema
@@ -117,12 +127,37 @@ def _transaction(hub: Hub) -> dict[str, Publish]:
     }
 
 
-async def writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobResult]:
-    async with stats_server(config) as config:
-        return await _writers_jobs(ctx, config)
+@dataclass(frozen=True)
+class WritersPlan:
+    """What to measure; the defaults are the whole curve (``bench.run``).
+    ``rounds``/``seconds`` of None: the benchmark's sizes (3, or 2 with
+    --quick; 3 s, or 1 s)."""
+
+    kinds: tuple[str, ...] = SERVER_KINDS
+    writers: tuple[int, ...] = WRITER_COUNTS
+    rounds: int | None = None
+    seconds: int | None = None
+    #: The BEGIN; INSERT; publish; COMMIT style too (at 1, 8, 32 writers).
+    transactions: bool = True
 
 
-async def _writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobResult]:
+async def writers_jobs(
+    ctx: BenchContext, config: dict[str, Any], plan: WritersPlan | None = None
+) -> list[JobResult]:
+    """The curve on each kind of server (see SERVER_KINDS), then the
+    latency job on the durable one."""
+    plan = plan or WritersPlan()
+    results: list[JobResult] = []
+    for kind in plan.kinds:
+        async with stats_server(config, kind) as server:
+            if server is not None:
+                results += await _writers_jobs(ctx, server, kind, plan)
+    return results
+
+
+async def _writers_jobs(
+    ctx: BenchContext, config: dict[str, Any], kind: str, plan: WritersPlan
+) -> list[JobResult]:
     engine = PgextEngine(config=config)
     await engine.start_connection_pool(min_size=1, max_size=2)
     await install_schema(engine)
@@ -131,14 +166,15 @@ async def _writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRe
             await conn.execute(ddl)
         await conn.execute("TRUNCATE bench_pubsub_orders, bench_outbox_floor")
     hub = Hub(engine)
-    seconds = ctx.size(3, 1)
-    rounds = ctx.size(3, 2)
+    seconds = plan.seconds or ctx.size(3, 1)
+    rounds = plan.rounds or ctx.size(3, 2)
     results: list[JobResult] = []
     # One subscriber per variant, attached throughout, as in production.
     subscribers = await SubscriberProcess(config["dsn"]).start()
     assert subscribers.proc is not None
     meter = await WritersMeter.start(config, subscribers.proc.pid)
     conns: list[Any] = []
+    _SEQUENCES.clear()  # a new server, and a new subscriber process
 
     async def roles() -> dict[int, str]:
         found = {conn.get_server_pid(): "writers" for conn in conns}
@@ -152,10 +188,12 @@ async def _writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRe
     meter.roles = roles
     sent = {"(b) NOTIFY per transaction": 0, "(c) pgext durable": 0}
     try:
-        for style, variants, counts_of_writers in (
-            ("one statement per transaction", _one_statement(hub), WRITER_COUNTS),
-            ("BEGIN; INSERT; publish; COMMIT", _transaction(hub), (1, 8, 32)),
-        ):
+        styles = [("one statement per transaction", _one_statement(hub), plan.writers)]
+        if plan.transactions:
+            styles.append(
+                ("BEGIN; INSERT; publish; COMMIT", _transaction(hub), (1, 8, 32))
+            )
+        for style, variants, counts_of_writers in styles:
             for writers in counts_of_writers:
                 conns = [await asyncpg.connect(**config) for _ in range(writers)]
                 counts: dict[str, int] = {}
@@ -170,7 +208,8 @@ async def _writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRe
                     for name, publish in variants.items()
                 }
                 result = await compare(
-                    f"commits/s: {style}, {writers} writer(s), {seconds}s rounds",
+                    f"commits/s ({kind} server): {style}, {writers} writer(s), "
+                    f"{seconds}s rounds",
                     jobs,
                     baseline="(a) no publishing",
                     anchors=[
@@ -188,6 +227,7 @@ async def _writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRe
                 for name in sent:
                     sent[name] += counts[name]
                 result.details = {
+                    "server_kind": kind,
                     "writers": writers,
                     "style": style,
                     "variants": {
@@ -195,14 +235,17 @@ async def _writers_jobs(ctx: BenchContext, config: dict[str, Any]) -> list[JobRe
                         for name in jobs
                     },
                 }
-                result.notes = _writers_note(result.details["variants"])
+                result.notes = f"{kind} server. " + _writers_note(
+                    result.details["variants"]
+                )
                 progress(result.notes)
                 results.append(result)
                 for conn in conns:
                     await conn.close()
         await hub.flush()
         results[-1].notes += await _delivery_check(subscribers, sent)
-        results.append(await durable_latency(ctx, hub, config))
+        if kind == DURABLE_SERVER:
+            results.append(await durable_latency(ctx, hub, config))
     finally:
         await meter.close()
         await subscribers.close()
@@ -220,7 +263,12 @@ def _writers_note(variants: dict[str, dict[str, Any]]) -> str:
         f"(c)/(b) {rate['(c) pgext durable'] / rate['(b) NOTIFY per transaction']:.2f}"
     )
     if FLOOR in rate:
-        ratios += f", (c)/(c0) {rate['(c) pgext durable'] / rate[FLOOR]:.2f}"
+        # (c) does all that (c0) does and delivers too, so (c0)/(b) is the
+        # most (c)/(b) can reach on this server.
+        ratios += (
+            f", (c)/(c0) {rate['(c) pgext durable'] / rate[FLOOR]:.2f}"
+            f", (c0)/(b) {rate[FLOOR] / rate['(b) NOTIFY per transaction']:.2f}"
+        )
     cpu = "; ".join(
         f"{name.split(')')[0]})"
         + " {client:.0f}/{subscriber:.0f}/{server:.0f}".format(**v["cpu_us_per_commit"])

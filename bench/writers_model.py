@@ -51,12 +51,18 @@ SHORT = {
 COLOURS = {"a": "#444444", "b": "#d62728", "c": "#1f77b4", "c0": "#2ca02c"}
 
 
-def load_curve(path: Path) -> dict[str, dict[int, dict[str, Any]]]:
-    """variant -> writers -> summary (commits_per_s, cpu_us_per_commit, ...)."""
+def load_curve(
+    path: Path, server: str = "fsync off"
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """variant -> writers -> summary (commits_per_s, cpu_us_per_commit, ...)
+    as measured on the ``server`` kind (runs from before there were kinds
+    were all on the harness's fsync-off server)."""
     curve: dict[str, dict[int, dict[str, Any]]] = {}
     for result in json.loads(path.read_text()):
         details = result.get("details") or {}
         if details.get("style") != STYLE:
+            continue
+        if details.get("server_kind", "fsync off") != server:
             continue
         for name, summary in details["variants"].items():
             curve.setdefault(SHORT.get(name, name), {})[details["writers"]] = summary
@@ -374,9 +380,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", type=Path)
     parser.add_argument("--svg", type=Path)
     parser.add_argument("--before", type=Path, help="results of an earlier run")
+    parser.add_argument(
+        "--server",
+        default="fsync off",
+        choices=("fsync off", "durable"),
+        help="which of the run's servers to model (the CPU-bound one by default)",
+    )
     args = parser.parse_args(argv)
-    curve = load_curve(args.results)
-    before = load_curve(args.before) if args.before else None
+    curve = load_curve(args.results, args.server)
+    before = load_curve(args.before, args.server) if args.before else None
     print(curve_table(curve, before), end="\n\n")
     print(breakdown(curve, max(curve["a"])), end="\n\n")
     if "c" in curve and "c0" in curve:
