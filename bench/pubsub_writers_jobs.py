@@ -21,9 +21,6 @@ from bench.pubsub_processes import (
     percentiles,
 )
 from bench.pubsub_writers import (
-    DURABLE as DURABLE_SERVER,
-)
-from bench.pubsub_writers import (
     SERVER_KINDS,
     WRITER_COUNTS,
     WritersMeter,
@@ -57,6 +54,11 @@ FLOOR_DDL = (
     "DEFAULT nextval('bench_outbox_floor_seq'), channel text NOT NULL, "
     "payload text NOT NULL)",
 )
+# The floor again, its payload made the way pgext makes it (a model
+# instance built, checked and serialised by the channel): what a typed
+# payload costs before any of pgext's publishing.  Measured at the top
+# writer count only.
+FLOOR_ENCODED = "(c0e) floor, payload from the channel's model"
 FLOOR_ALONG = (
     "WITH app AS (INSERT INTO bench_pubsub_orders (writer, seq, total) "
     "VALUES ($1, $2, $3)) INSERT INTO bench_outbox_floor (channel, payload) "
@@ -92,11 +94,16 @@ def _one_statement(hub: Hub) -> dict[str, Publish]:
         payload = f'{{"writer":{w},"seq":{seq},"ts":1.0}}'
         await conn.execute(FLOOR_ALONG, w, seq, 9.5, DURABLE.name, payload)
 
+    async def c0e(conn: Any, w: int, seq: int) -> None:
+        text = DURABLE.encode(Order(writer=w, seq=seq, ts=time.time()))
+        await conn.execute(FLOOR_ALONG, w, seq, 9.5, DURABLE.name, text)
+
     return {
         "(a) no publishing": a,
         "(b) NOTIFY per transaction": b,
         "(c) pgext durable": c,
         FLOOR: c0,
+        FLOOR_ENCODED: c0e,
     }
 
 
@@ -139,13 +146,15 @@ class WritersPlan:
     seconds: int | None = None
     #: The BEGIN; INSERT; publish; COMMIT style too (at 1, 8, 32 writers).
     transactions: bool = True
+    #: The latency at 1,000 msg/s, on each kind of server.
+    latency: bool = True
 
 
 async def writers_jobs(
     ctx: BenchContext, config: dict[str, Any], plan: WritersPlan | None = None
 ) -> list[JobResult]:
-    """The curve on each kind of server (see SERVER_KINDS), then the
-    latency job on the durable one."""
+    """The curve on each kind of server (see SERVER_KINDS), each followed
+    by the latency job."""
     plan = plan or WritersPlan()
     results: list[JobResult] = []
     for kind in plan.kinds:
@@ -206,6 +215,7 @@ async def _writers_jobs(
                         name,
                     )
                     for name, publish in variants.items()
+                    if name != FLOOR_ENCODED or writers == max(counts_of_writers)
                 }
                 result = await compare(
                     f"commits/s ({kind} server): {style}, {writers} writer(s), "
@@ -244,8 +254,8 @@ async def _writers_jobs(
                     await conn.close()
         await hub.flush()
         results[-1].notes += await _delivery_check(subscribers, sent)
-        if kind == DURABLE_SERVER:
-            results.append(await durable_latency(ctx, hub, config))
+        if plan.latency:
+            results.append(await durable_latency(ctx, hub, config, kind))
     finally:
         await meter.close()
         await subscribers.close()
@@ -269,6 +279,8 @@ def _writers_note(variants: dict[str, dict[str, Any]]) -> str:
             f", (c)/(c0) {rate['(c) pgext durable'] / rate[FLOOR]:.2f}"
             f", (c0)/(b) {rate[FLOOR] / rate['(b) NOTIFY per transaction']:.2f}"
         )
+    if FLOOR_ENCODED in rate:
+        ratios += f", (c0e)/(c0) {rate[FLOOR_ENCODED] / rate[FLOOR]:.2f}"
     cpu = "; ".join(
         f"{name.split(')')[0]})"
         + " {client:.0f}/{subscriber:.0f}/{server:.0f}".format(**v["cpu_us_per_commit"])
@@ -341,7 +353,7 @@ def _writers(
 
 
 async def durable_latency(
-    ctx: BenchContext, hub: Hub, config: dict[str, Any]
+    ctx: BenchContext, hub: Hub, config: dict[str, Any], kind: str
 ) -> JobResult:
     """(c) at 1,000 msg/s from 8 writers: publish-to-subscriber latency,
     completeness and order."""
@@ -390,7 +402,8 @@ async def durable_latency(
 
     try:
         result = await compare(
-            f"(c) pgext durable: {count} msgs at {rate:,}/s from {writers} writers",
+            f"(c) pgext durable ({kind} server): {count} msgs at {rate:,}/s "
+            f"from {writers} writers",
             {"pgext durable": run},
             baseline="pgext durable",
             units=(count // writers) * writers,

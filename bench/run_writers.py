@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         writers=tuple(args.writers),
         rounds=args.rounds,
         transactions=args.writers == list(WRITER_COUNTS),
+        latency=args.writers == list(WRITER_COUNTS),
     )
     servers = ServerSet.from_environment()
     try:
