@@ -306,6 +306,10 @@ class Listener:
             return ""
 
         task = asyncio.get_running_loop().create_task(round_trip())
+        # Should the check itself be cancelled (the connection was seen
+        # closed) just as the round trip fails, nobody reads its error:
+        # read it here, or asyncio reports it later as never retrieved.
+        task.add_done_callback(_read_outcome)
         window = self.check_interval / 2
         try:
             while True:
@@ -365,3 +369,8 @@ class Listener:
         if more:
             assert self._loop is not None
             self._loop.call_soon(self._flush)
+
+
+def _read_outcome(task: asyncio.Task[str]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -4,11 +4,13 @@ half-open connection behind a stalling TCP proxy, many forced reconnects."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import time
 from typing import Any
 
+import asyncpg
 import pytest
 
 from pgext.engine import PgextEngine
@@ -261,3 +263,41 @@ async def test_flood_is_not_mistaken_for_a_dead_connection(
 
             await asyncio.wait_for(count(), 30)
         assert hub.listener.reconnects == 0
+
+
+async def test_a_check_cut_short_by_a_lost_connection_leaves_no_stray_error(
+    hub: Hub,
+) -> None:
+    """A liveness check whose round trip fails in the same moment as the
+    check itself is cancelled (the listener saw the connection close and
+    stopped checking): the round trip's error must not surface later as
+    asyncio's "Task exception was never retrieved" (seen in the soak when
+    the server crashed under it).  The round trip is held at its echo,
+    which then fails as a dead connection would fail it."""
+    loop = asyncio.get_running_loop()
+    stray: list[str] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(
+        lambda loop, context: stray.append(str(context.get("message")))
+    )
+    listener = hub.listener
+    try:
+        conn = await asyncpg.connect(**hub.engine.config)
+        try:
+            check = asyncio.create_task(listener._check(conn))
+            while not listener._echo:
+                await asyncio.sleep(0.001)
+            (echo,) = listener._echo.values()
+            await asyncio.sleep(0.05)  # the SELECT done, waiting for the echo
+            echo.set_exception(ConnectionResetError("connection lost"))
+            check.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await check
+        finally:
+            await conn.close()
+        await asyncio.sleep(0.01)
+        gc.collect()
+        await asyncio.sleep(0.01)
+    finally:
+        loop.set_exception_handler(previous)
+    assert stray == []
