@@ -16,6 +16,10 @@ unnumbered rows (``pgext_outbox_unnumbered``), and checks that each
 connection's messages were numbered in the order it committed them::
 
     python -m bench.soak_durable --dsn postgres://... --messages 1000000
+    python -m bench.soak_durable --crashes 20 --messages 300000
+
+(the second on a durable server of its own, crashed every 20 s: see
+bench/soak_crashes.py).
 
 Results go to ``bench/results/soak_durable.json``.  tests/pubsub runs a
 short, bounded soak in CI.
@@ -38,6 +42,9 @@ from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
+
+from bench.soak_crashes import Control, crash_now_and_then, start_durable_server
+from pgext.harness.postgres import LocalPostgres
 
 RESULTS = Path(__file__).parent / "results"
 # The soak's own connections, which the chaos spares.
@@ -66,6 +73,9 @@ async def writer_main(args: argparse.Namespace) -> None:
     deadline = time.monotonic() + args.seconds
     quota = args.messages
     sent = errors = hung = 0
+    # (connection, seq) of every publish that returned: told committed, so
+    # it must be in the outbox whatever crashed afterwards.
+    acked: list[tuple[int, int]] = []
 
     async with Hub(engine, poll_interval=0.5, check_interval=1.0) as hub:
 
@@ -86,6 +96,7 @@ async def writer_main(args: argparse.Namespace) -> None:
                         30,
                     )
                     sent += 1
+                    acked.append((c, s))
                 except asyncio.TimeoutError:
                     # A publish that hangs is a defect to report, not hide.
                     hung += 1
@@ -107,7 +118,8 @@ async def writer_main(args: argparse.Namespace) -> None:
         await asyncio.gather(*(connection_loop(c) for c in range(args.conns)))
         with contextlib.suppress(Exception):
             await hub.flush(timeout=5)
-    print(json.dumps({"sent": sent, "errors": errors, "hung": hung}), flush=True)
+    report = {"wid": args.wid, "sent": sent, "errors": errors, "hung": hung}
+    print(json.dumps({**report, "acked": acked}), flush=True)
 
 
 # -- subscriber process -----------------------------------------------------------
@@ -185,7 +197,7 @@ async def finish(proc: asyncio.subprocess.Process, limit: float) -> dict[str, An
 
 
 async def chaos(dsn: str, args: argparse.Namespace, counts: dict[str, int]) -> None:
-    conn = await asyncpg.connect(dsn, server_settings=CONTROL)
+    conn = Control(dsn, CONTROL)
     rng = random.Random(args.seed)
     next_kill = time.monotonic() + args.kill_every
     try:
@@ -231,6 +243,19 @@ def _runs(values: list[int]) -> list[tuple[int, int]]:
 
 
 Arrival = tuple[int, int, int, int]  # position, writer, connection, sequence
+
+
+def acknowledged(truth: list[Any], reports: list[dict[str, Any]]) -> dict[str, int]:
+    """Publishes that returned (so were committed) but are not in the
+    outbox: must be none, crashes included."""
+    committed = {
+        (d["w"], d["c"], d["s"]) for d in map(json.loads, (r["payload"] for r in truth))
+    }
+    acked = [(r["wid"], c, s) for r in reports for c, s in r.get("acked", [])]
+    return {
+        "acknowledged": len(acked),
+        "acknowledged_missing": sum(1 for key in acked if key not in committed),
+    }
 
 
 def verify(truth: list[Any], arrivals: list[Arrival]) -> dict[str, Any]:
@@ -299,7 +324,9 @@ async def describe_server(conn: Any) -> dict[str, Any]:
     }
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
+async def main(
+    args: argparse.Namespace, server: LocalPostgres | None = None
+) -> dict[str, Any]:
     from pgext.engine import PgextEngine
     from pgext.pubsub import install_schema
 
@@ -326,7 +353,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await spawn("writer", *common, *limits, "--wid", str(w))
         for w in range(args.writer_procs)
     ]
-    admin = await asyncpg.connect(args.dsn, server_settings=CONTROL)
+    admin = Control(args.dsn, CONTROL)
+    crashing = None
+    if args.crashes:
+        assert server is not None
+        crashing = asyncio.create_task(crash_now_and_then(server, args.crashes, counts))
     try:
         give_up = started + args.seconds + 60
         while any(p.returncode is None for p in writers) and time.monotonic() < give_up:
@@ -337,9 +368,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             rate = done / (time.monotonic() - started)
             say(f"{done:,} committed ({rate:,.0f}/s), {counts['kills']} kills")
         published = time.monotonic() - started
-        chaos_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await chaos_task
+        for task in (chaos_task, crashing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for p in starvers:
             p.kill()
         writer_reports = [await finish(p, 60) for p in writers]
@@ -370,6 +403,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "writer_procs": args.writer_procs,
             "connections_per_writer": args.conns,
             "starving_procs": args.starve,
+            "crashes": counts.get("crashes", 0),
             **counts,
             "writer_errors": sum(r.get("errors", 0) for r in writer_reports),
             "publishes_hung": sum(r.get("hung", 0) for r in writer_reports),
@@ -379,6 +413,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "subscriber_reconnects": sub_report.get("reconnects"),
             "subscriber_follow_task": sub_report.get("follow"),
             **verify(truth, arrivals),
+            **acknowledged(truth, writer_reports),
             "unnumbered_rows": await unnumbered(admin),
             "server": await describe_server(admin),
         }
@@ -393,7 +428,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.soak_durable")
     parser.add_argument("role", nargs="?", default="soak")
-    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--dsn", help="required unless --crashes")
+    parser.add_argument(
+        "--crashes",
+        type=float,
+        default=0,
+        metavar="EVERY",
+        help="run on a durable server of the soak's own, crashed every EVERY s",
+    )
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=3600)
     parser.add_argument("--writer-procs", type=int, default=4)
@@ -419,13 +461,24 @@ def cli(argv: list[str] | None = None) -> int:
     if args.role == "subscriber":
         asyncio.run(subscriber_main(args))
         return 0
-    report = asyncio.run(main(args))
+    server = None
+    if args.crashes:
+        server = start_durable_server()
+        args.dsn = server.dsn
+    elif not args.dsn:
+        raise SystemExit("--dsn is required (or --crashes EVERY)")
+    try:
+        report = asyncio.run(main(args, server))
+    finally:
+        if server is not None:
+            server.stop()
     text = json.dumps(report, indent=2)
     print(text)
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(text + "\n")
     bad = report["lost"] or report["reordered"] or report["misnumbered"]
     bad = bad or report["publishes_hung"] or report["children_stuck"]
+    bad = bad or report["acknowledged_missing"]
     return 1 if bad or report["unnumbered_rows"] else 0
 
 
