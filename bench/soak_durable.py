@@ -118,8 +118,10 @@ async def writer_main(args: argparse.Namespace) -> None:
         await asyncio.gather(*(connection_loop(c) for c in range(args.conns)))
         with contextlib.suppress(Exception):
             await hub.flush(timeout=5)
-    report = {"wid": args.wid, "sent": sent, "errors": errors, "hung": hung}
-    print(json.dumps({**report, "acked": acked}), flush=True)
+    # To a file: a list this long would fill the stdout pipe, which the soak
+    # reads only once the writer has ended.
+    Path(args.out).write_text("".join(f"{c} {s}\n" for c, s in acked))
+    print(json.dumps({"sent": sent, "errors": errors, "hung": hung}), flush=True)
 
 
 # -- subscriber process -----------------------------------------------------------
@@ -245,13 +247,18 @@ def _runs(values: list[int]) -> list[tuple[int, int]]:
 Arrival = tuple[int, int, int, int]  # position, writer, connection, sequence
 
 
-def acknowledged(truth: list[Any], reports: list[dict[str, Any]]) -> dict[str, int]:
+def acknowledged(truth: list[Any], acks: list[Path]) -> dict[str, int]:
     """Publishes that returned (so were committed) but are not in the
-    outbox: must be none, crashes included."""
-    committed = {
-        (d["w"], d["c"], d["s"]) for d in map(json.loads, (r["payload"] for r in truth))
-    }
-    acked = [(r["wid"], c, s) for r in reports for c, s in r.get("acked", [])]
+    outbox: must be none, crashes included.  ``acks[w]``: writer w's
+    "connection seq" lines."""
+    payloads = (json.loads(row["payload"]) for row in truth)
+    committed = {(d["w"], d["c"], d["s"]) for d in payloads}
+    acked = [
+        (w, *map(int, line.split()))
+        for w, path in enumerate(acks)
+        if path.exists()
+        for line in path.read_text().splitlines()
+    ]
     return {
         "acknowledged": len(acked),
         "acknowledged_missing": sum(1 for key in acked if key not in committed),
@@ -349,8 +356,9 @@ async def main(
     started = time.monotonic()
     common = ["--dsn", args.dsn, "--channel", channel, "--conns", str(args.conns)]
     limits = ["--messages", str(per_proc), "--seconds", str(args.seconds)]
+    acks = [out.with_name(f"acked-{w}.txt") for w in range(args.writer_procs)]
     writers = [
-        await spawn("writer", *common, *limits, "--wid", str(w))
+        await spawn("writer", *common, *limits, "--wid", str(w), "--out", str(acks[w]))
         for w in range(args.writer_procs)
     ]
     admin = Control(args.dsn, CONTROL)
@@ -413,7 +421,7 @@ async def main(
             "subscriber_reconnects": sub_report.get("reconnects"),
             "subscriber_follow_task": sub_report.get("follow"),
             **verify(truth, arrivals),
-            **acknowledged(truth, writer_reports),
+            **acknowledged(truth, acks),
             "unnumbered_rows": await unnumbered(admin),
             "server": await describe_server(admin),
         }
