@@ -43,7 +43,7 @@ async def crash_now_and_then(
     while True:
         await asyncio.sleep(every)
         await asyncio.to_thread(server.restart, "immediate")
-        counts["crashes"] = counts.get("crashes", 0) + 1
+        counts["crashes"] += 1
 
 
 class Control:

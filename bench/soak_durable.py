@@ -247,12 +247,23 @@ def _runs(values: list[int]) -> list[tuple[int, int]]:
 Arrival = tuple[int, int, int, int]  # position, writer, connection, sequence
 
 
-def acknowledged(truth: list[Any], acks: list[Path]) -> dict[str, int]:
+Key = tuple[int, int, int]  # writer, connection, sequence
+
+
+def committed_positions(truth: list[Any]) -> dict[Key, int | None]:
+    """Every committed message of the channel, with its position (None:
+    never numbered)."""
+    committed: dict[Key, int | None] = {}
+    for row in truth:
+        d = json.loads(row["payload"])
+        committed[(d["w"], d["c"], d["s"])] = row["pos"]
+    return committed
+
+
+def acknowledged(committed: dict[Key, int | None], acks: list[Path]) -> dict[str, int]:
     """Publishes that returned (so were committed) but are not in the
     outbox: must be none, crashes included.  ``acks[w]``: writer w's
     "connection seq" lines."""
-    payloads = (json.loads(row["payload"]) for row in truth)
-    committed = {(d["w"], d["c"], d["s"]) for d in payloads}
     acked = [
         (w, *map(int, line.split()))
         for w, path in enumerate(acks)
@@ -265,11 +276,7 @@ def acknowledged(truth: list[Any], acks: list[Path]) -> dict[str, int]:
     }
 
 
-def verify(truth: list[Any], arrivals: list[Arrival]) -> dict[str, Any]:
-    committed: dict[tuple[int, int, int], int | None] = {}
-    for row in truth:
-        d = json.loads(row["payload"])
-        committed[(d["w"], d["c"], d["s"])] = row["pos"]
+def verify(committed: dict[Key, int | None], arrivals: list[Arrival]) -> dict[str, Any]:
     got = {(w, c, s) for _, w, c, s in arrivals}
     seen: set[int] = set()
     duplicated = reordered = 0
@@ -350,7 +357,7 @@ async def main(
         await asyncio.create_subprocess_exec(*busy, stdout=asyncio.subprocess.DEVNULL)
         for _ in range(args.starve)
     ]
-    counts = {"kills": 0, "checkpoints": 0}
+    counts = {"kills": 0, "checkpoints": 0, "crashes": 0}
     chaos_task = asyncio.create_task(chaos(args.dsn, args, counts))
     per_proc = -(-args.messages // args.writer_procs)
     started = time.monotonic()
@@ -403,7 +410,7 @@ async def main(
             (int(a), int(b), int(c), int(d))
             for a, b, c, d in (line.split() for line in out.open())
         ]
-        truth = await admin.fetch(TRUTH_SQL, channel)
+        committed_rows = committed_positions(await admin.fetch(TRUTH_SQL, channel))
         report = {
             "messages_requested": args.messages,
             "publish_seconds": round(published, 1),
@@ -411,7 +418,6 @@ async def main(
             "writer_procs": args.writer_procs,
             "connections_per_writer": args.conns,
             "starving_procs": args.starve,
-            "crashes": counts.get("crashes", 0),
             **counts,
             "writer_errors": sum(r.get("errors", 0) for r in writer_reports),
             "publishes_hung": sum(r.get("hung", 0) for r in writer_reports),
@@ -420,8 +426,8 @@ async def main(
             ),
             "subscriber_reconnects": sub_report.get("reconnects"),
             "subscriber_follow_task": sub_report.get("follow"),
-            **verify(truth, arrivals),
-            **acknowledged(truth, acks),
+            **verify(committed_rows, arrivals),
+            **acknowledged(committed_rows, acks),
             "unnumbered_rows": await unnumbered(admin),
             "server": await describe_server(admin),
         }
